@@ -1,0 +1,111 @@
+"""The `steer` command: one verb per step of the user's day. Thin: parse, then call the package."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import fields
+
+from steer.train.config import TrainConfig
+
+
+def _add_train_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, so the command line and the saved config never disagree."""
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        default = getattr(defaults, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        elif isinstance(default, dict):
+            parser.add_argument(flag, type=json.loads, default=None, help="JSON object, e.g. '{\"cell\": \"gru\"}'")
+        elif isinstance(default, list):
+            kind = type(default[0])
+            parser.add_argument(flag, type=lambda s, k=kind: [k(v) for v in s.split(",")], default=None,
+                                help=f"comma-separated (default {','.join(map(str, default))})")
+        else:
+            parser.add_argument(flag, type=type(default), default=None, help=f"(default {default!r})")
+
+
+def _world(args: argparse.Namespace) -> None:
+    from steer.data.cache import FrameCache
+    from steer.world.camera import Camera
+    from steer.world.simulate import WorldConfig, generate_drives
+
+    height, width = (int(v) for v in args.size.split("x"))
+    world = WorldConfig(frames_per_drive=args.frames, fps=args.fps, drop_rate=args.drop_rate,
+                        burst_rate=args.burst_rate, camera=Camera(height_px=height, width_px=width))
+    cache = FrameCache.create(args.out, generate_drives(world, args.drives, args.seed, args.processes))
+    print(f"{len(cache.drives)} drives in {args.out}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    from steer.train.loop import train
+
+    values = json.load(open(args.config)) if args.config else {}
+    values.update({f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None})
+    config = TrainConfig.from_dict(values)
+    if not config.cache or not config.out:
+        raise SystemExit("steer train needs --cache and --out (or both in --config)")
+    print(f"best checkpoint in {train(config, resume=args.resume) / 'best'}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from steer.demo import comparison_table
+    from steer.evaluate.evaluate import evaluate_run
+
+    drives = args.drives.split(",") if args.drives else None
+    metrics = evaluate_run(args.run, args.cache, drives, args.out, args.checkpoint)
+    print(comparison_table({metrics["model_name"]: metrics}))
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from steer.demo import run_demo
+
+    run_demo(args.out, drives=args.drives, frames=args.frames, epochs=args.epochs, seed=args.seed)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="steer", description="Learn to steer through time.")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    p = verbs.add_parser("world", help="generate synthetic drives into a frame cache")
+    p.add_argument("--out", required=True, help="frame cache folder")
+    p.add_argument("--drives", type=int, default=20)
+    p.add_argument("--frames", type=int, default=600, help="frames per drive")
+    p.add_argument("--fps", type=float, default=20.0)
+    p.add_argument("--size", default="66x200", help="HEIGHTxWIDTH of the camera image")
+    p.add_argument("--drop-rate", type=float, default=0.02, help="chance of a black frame")
+    p.add_argument("--burst-rate", type=float, default=0.004, help="chance that a noise burst starts")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    p.set_defaults(handler=_world)
+
+    p = verbs.add_parser("train", help="train a model on a frame cache")
+    p.add_argument("--config", help="JSON file of training options; flags override it")
+    p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    _add_train_options(p)
+    p.set_defaults(handler=_train)
+
+    p = verbs.add_parser("evaluate", help="score a run on held-out drives beside the baselines")
+    p.add_argument("--run", required=True, help="run folder written by steer train")
+    p.add_argument("--cache", help="frame cache (default: the one the run trained on)")
+    p.add_argument("--drives", help="comma-separated drive names (default: the run's test drives)")
+    p.add_argument("--out", help="output folder (default: the run folder)")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.set_defaults(handler=_evaluate)
+
+    p = verbs.add_parser("demo", help="synthetic world -> pilotnet and cnn-lstm -> comparison")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--drives", type=int, default=30)
+    p.add_argument("--frames", type=int, default=600, help="frames per drive")
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=_demo)
+
+    args = parser.parse_args(argv)
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    main()

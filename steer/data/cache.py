@@ -1,0 +1,123 @@
+"""The on-disk frame cache: each drive's frames decoded once into a uint8 array that training memory-maps.
+
+Layout (plain files a person can open):
+
+    cache/manifest.json                 frame shape, and per drive: name, frame count, signal units, hash
+    cache/drives/<name>/frames.npy      (N, C, H, W) uint8, channels first: the shape the model eats
+    cache/drives/<name>/signals.csv     time_s and one column per signal
+
+A drive is written under a temporary name and renamed when complete, and the manifest is replaced
+atomically after each drive, so an interrupted write leaves a valid cache holding the finished drives.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from steer.data.drive import Drive
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class CachedDrive:
+    name: str
+    frames: np.ndarray  # (N, C, H, W) uint8, memory-mapped
+    timestamps_s: np.ndarray
+    signals: dict[str, np.ndarray]
+    units: dict[str, str]
+
+    def __len__(self) -> int:
+        return len(self.timestamps_s)
+
+    def targets(self, names: list[str]) -> np.ndarray:
+        """(N, K) float32 of the named signals, in the cache's units."""
+        missing = [n for n in names if n not in self.signals]
+        if missing:
+            raise KeyError(f"drive {self.name!r} has no signal {missing}; it has {sorted(self.signals)}")
+        return np.stack([self.signals[n] for n in names], axis=1).astype(np.float32)
+
+
+def drive_hash(drive: Drive) -> str:
+    h = hashlib.sha256(np.ascontiguousarray(drive.frames).data)
+    h.update(drive.timestamps_s.tobytes())
+    for key in sorted(drive.signals):
+        h.update(key.encode() + drive.signals[key].values.tobytes())
+    return h.hexdigest()[:16]
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+class FrameCache:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        path = self.root / MANIFEST
+        if not path.exists():
+            raise FileNotFoundError(f"{self.root} is not a frame cache: {MANIFEST} is missing")
+        self.manifest = json.loads(path.read_text())
+        self.drives = [self._open(entry) for entry in self.manifest["drives"]]
+
+    @staticmethod
+    def create(root: str | Path, drives: "list[Drive] | object") -> "FrameCache":
+        """Write `drives` (any iterable) into a cache at `root`, skipping drives already there."""
+        root = Path(root)
+        (root / "drives").mkdir(parents=True, exist_ok=True)
+        path = root / MANIFEST
+        manifest = json.loads(path.read_text()) if path.exists() else {"version": 1, "drives": []}
+        for drive in drives:
+            entry = _write_drive(root, drive)
+            if manifest.setdefault("frame_shape", entry["frame_shape"]) != entry["frame_shape"]:
+                raise ValueError(f"drive {drive.name!r} has frames {entry['frame_shape']}, the cache at "
+                                 f"{root} holds {manifest['frame_shape']}")
+            manifest["drives"] = [d for d in manifest["drives"] if d["name"] != drive.name] + [entry]
+            _write_json(path, manifest)
+        return FrameCache(root)
+
+    def _open(self, entry: dict) -> CachedDrive:
+        folder = self.root / "drives" / entry["name"]
+        frames = np.load(folder / "frames.npy", mmap_mode="r")
+        table = np.loadtxt(folder / "signals.csv", delimiter=",", skiprows=1, ndmin=2)
+        columns = (folder / "signals.csv").open().readline().strip().split(",")
+        signals = {name: table[:, i] for i, name in enumerate(columns) if name != "time_s"}
+        return CachedDrive(entry["name"], frames, table[:, 0], signals, entry["units"])
+
+    def by_name(self, names: list[str]) -> list[CachedDrive]:
+        index = {d.name: d for d in self.drives}
+        unknown = [n for n in names if n not in index]
+        if unknown:
+            raise KeyError(f"no drive {unknown} in the cache at {self.root}")
+        return [index[n] for n in names]
+
+    def hashes(self) -> dict[str, str]:
+        return {d["name"]: d["hash"] for d in self.manifest["drives"]}
+
+
+def _write_drive(root: Path, drive: Drive) -> dict:
+    folder = root / "drives" / drive.name
+    tmp = root / "drives" / f".{drive.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    frames = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8,
+                                       shape=(len(drive.frames),) + drive.frames.shape[3:] + drive.frames.shape[1:3])
+    frames[:] = drive.frames.transpose(0, 3, 1, 2)
+    frames.flush()
+    del frames
+    names = sorted(drive.signals)
+    table = np.column_stack([drive.timestamps_s] + [drive.signals[n].values for n in names])
+    np.savetxt(tmp / "signals.csv", table, delimiter=",", header=",".join(["time_s"] + names),
+               comments="", fmt="%.17g")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    return {"name": drive.name, "frames": len(drive), "frame_shape": [3, *drive.frames.shape[1:3]],
+            "units": {n: drive.signals[n].unit for n in names}, "hash": drive_hash(drive),
+            "meta": {k: v for k, v in drive.meta.items() if k != "config"}}

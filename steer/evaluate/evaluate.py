@@ -1,0 +1,58 @@
+"""Evaluation of a trained run on held-out drives: metrics beside baselines, predictions, a plot."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from steer.data.cache import FrameCache
+from steer.evaluate.metrics import scores_with_baselines
+from steer.evaluate.plots import plot_predictions
+from steer.models.sequence import predict_sequence
+from steer.train.checkpoint import load_model
+
+
+def _write_predictions(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+                       targets: list[str]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["drive", "frame", "time_s"] + [f"{kind}_{t}" for t in targets for kind in ("true", "pred")])
+        for name, time_s, truth, preds in rows:
+            for i in range(len(time_s)):
+                pairs = [f"{v:.6g}" for k in range(len(targets)) for v in (truth[i, k], preds[i, k])]
+                out.writerow([name, i, f"{time_s[i]:.6f}"] + pairs)
+    os.replace(tmp, path)
+
+
+def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[str] | None = None,
+                 out: str | Path | None = None, checkpoint: str = "best") -> dict:
+    """Score a run's checkpoint on `drives` (default: the run's test drives) and write
+    metrics.json, predictions.csv and predictions.png into `out` (default: the run folder)."""
+    run = Path(run)
+    info = json.loads((run / "run.json").read_text())
+    cache = FrameCache(cache or info["config"]["cache"])
+    names = drives or info["split"]["test"]
+    model = load_model(run / checkpoint)
+    rows = []
+    for drive in cache.by_name(names):
+        preds = predict_sequence(model, drive.frames)
+        rows.append((drive.name, drive.timestamps_s, drive.targets(model.targets), preds))
+    truth = np.concatenate([r[2] for r in rows])
+    preds = np.concatenate([r[3] for r in rows])
+    scores = scores_with_baselines(truth, preds, model.target_mean.numpy(), model.targets)
+    units = cache.by_name(names[:1])[0].units
+    metrics = {**scores, "model_name": info["config"]["model"], "checkpoint": str(run / checkpoint),
+               "drives": names, "frames": int(len(truth)), "units": {t: units.get(t, "?") for t in model.targets}}
+    out = Path(out or run)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json.tmp").write_text(json.dumps(metrics, indent=1))
+    os.replace(out / "metrics.json.tmp", out / "metrics.json")
+    _write_predictions(out / "predictions.csv", rows, model.targets)
+    title = " ".join(f"{t} RMSE {scores['model'][t]['rmse']:.3g}" for t in model.targets)
+    plot_predictions(out / "predictions.png", rows[:4], model.targets, metrics["units"],
+                     f"{info['config']['model']} on held-out drives: {title}")
+    return metrics

@@ -1,0 +1,6 @@
+"""Importing the package registers every model."""
+from steer.models import cnn_rnn, pilotnet  # noqa: F401
+from steer.models.base import SteerModel, detach_state, reset_state
+from steer.models.registry import MODELS, create_model
+
+__all__ = ["MODELS", "SteerModel", "create_model", "detach_state", "reset_state"]

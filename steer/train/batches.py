@@ -1,0 +1,30 @@
+"""Turning a list of windows into tensors, straight from the memory-mapped cache into a reused buffer."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from steer.data.cache import CachedDrive
+from steer.data.windows import Window
+
+
+class BatchLoader:
+    def __init__(self, drives: list[CachedDrive], targets: list[str], window: int):
+        self.frames = [d.frames for d in drives]
+        self.targets = [d.targets(targets) for d in drives]
+        self.window = window
+        self.buffer: np.ndarray | None = None
+
+    def load(self, batch: list[Window]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """frames (B, T, C, H, W) uint8, targets (B, T, K), weights (B,), reset (B,) bool."""
+        t = self.window
+        shape = (len(batch), t) + self.frames[0].shape[1:]
+        if self.buffer is None or self.buffer.shape[0] < len(batch):
+            self.buffer = np.empty(shape, np.uint8)
+        frames = self.buffer[:len(batch)]
+        for i, w in enumerate(batch):
+            frames[i] = self.frames[w.drive][w.start:w.start + t]
+        targets = np.stack([self.targets[w.drive][w.start:w.start + t] for w in batch])
+        weights = torch.tensor([w.weight for w in batch], dtype=torch.float32)
+        reset = torch.tensor([w.reset for w in batch])
+        return torch.from_numpy(frames), torch.from_numpy(targets), weights, reset

@@ -1,0 +1,38 @@
+"""Training configuration: one flat set of named values with defaults, saved beside every run."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class TrainConfig:
+    cache: str = ""
+    out: str = ""
+    model: str = "cnn-lstm"
+    model_args: dict = field(default_factory=dict)  # e.g. {"cell": "gru", "layers": 2}
+    targets: list[str] = field(default_factory=lambda: ["steering", "speed", "throttle"])
+    window: int = 10  # frames per window: the truncation length of backpropagation through time
+    stride: int = 5  # stateless windows only
+    stateful: bool = True  # carry the state from window to window of a drive
+    batch_size: int = 16
+    epochs: int = 10
+    optimizer: str = "adam"  # or "sgd" (with momentum 0.9)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    clip_grad_norm: float = 1.0
+    patience: int = 3  # epochs without a better validation loss before stopping
+    split: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])  # train, val, test drives
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0  # torch CPU threads; 0 = all cores
+
+    @staticmethod
+    def from_dict(d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+        return TrainConfig(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,78 @@
+"""A human-like driver: looks ahead along its lane, reacts late and a little noisily, and picks speeds.
+
+Steering is pure pursuit of a point on the lane centre a speed-dependent distance ahead, delayed by a
+reaction time and disturbed by slowly wandering noise. Speed is the lower of a cruise speed, which the
+driver changes now and then for no reason visible in the camera, and the speed that keeps lateral
+acceleration comfortable in the bends ahead.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from steer.world.car import CarParams, CarState, pedals_for
+from steer.world.road import DS_M, Road
+
+
+@dataclass
+class DriverParams:
+    lane_offset_m: float = -1.8  # right-hand traffic: the lane centre is 1.8 m right of the road centre
+    lookahead_s: float = 0.9  # look-ahead distance = min + speed * this
+    lookahead_min_m: float = 6.0
+    reaction_s: float = 0.2
+    steering_noise_rad: float = 0.08  # steering-wheel angle, standard deviation of the wander
+    steering_rate_rad_per_s: float = 8.0
+    cruise_mps: tuple[float, float] = (5.0, 25.0)
+    cruise_change_per_s: float = 0.3  # rate of the unexplained cruise-speed changes
+    comfort_lateral_mps2: float = 2.5
+    speed_gain_per_s: float = 0.7
+
+
+class Driver:
+    def __init__(self, params: DriverParams, car: CarParams, rng: np.random.Generator, dt_s: float):
+        self.params, self.car, self.rng, self.dt_s = params, car, rng, dt_s
+        self.cruise_mps = rng.uniform(*params.cruise_mps)
+        self.noise_rad = 0.0
+        self.wheel_rad = 0.0
+        self.pending = deque([0.0] * max(int(round(params.reaction_s / dt_s)), 1))
+
+    def act(self, state: CarState, road: Road, index: int) -> tuple[float, float, float]:
+        """Steering-wheel angle (rad), throttle and brake (0..1) for the next step."""
+        self.pending.append(self._steering_wanted(state, road, index))
+        wanted = self.pending.popleft() + self._wander()
+        max_step = self.params.steering_rate_rad_per_s * self.dt_s
+        self.wheel_rad += float(np.clip(wanted - self.wheel_rad, -max_step, max_step))
+        limit = self.car.max_steering_wheel_rad
+        self.wheel_rad = float(np.clip(self.wheel_rad, -limit, limit))
+        accel = self._accel_wanted(state, road, index)
+        throttle, brake = pedals_for(self.car, state.speed_mps, accel)
+        return self.wheel_rad, throttle, brake
+
+    def _steering_wanted(self, state: CarState, road: Road, index: int) -> float:
+        p = self.params
+        lookahead = p.lookahead_min_m + p.lookahead_s * state.speed_mps
+        j = min(index + int(lookahead / DS_M), len(road.s_m) - 1)
+        h = road.heading_rad[j]
+        tx = road.x_m[j] - p.lane_offset_m * np.sin(h) - state.x_m
+        ty = road.y_m[j] + p.lane_offset_m * np.cos(h) - state.y_m
+        alpha = np.arctan2(ty, tx) - state.yaw_rad
+        curvature = 2.0 * np.sin(alpha) / max(np.hypot(tx, ty), 1e-3)
+        return float(np.arctan(curvature * self.car.wheelbase_m) * self.car.steering_ratio)
+
+    def _wander(self) -> float:
+        # Ornstein-Uhlenbeck noise with a time constant of about a second.
+        theta = self.dt_s / 1.0
+        sigma = self.params.steering_noise_rad * np.sqrt(2 * theta)
+        self.noise_rad += -theta * self.noise_rad + sigma * self.rng.standard_normal()
+        return self.noise_rad
+
+    def _accel_wanted(self, state: CarState, road: Road, index: int) -> float:
+        p = self.params
+        if self.rng.random() < p.cruise_change_per_s * self.dt_s:
+            self.cruise_mps = self.rng.uniform(*p.cruise_mps)
+        ahead = road.curvature_1pm[index: index + int((10 + 2.5 * state.speed_mps) / DS_M)]
+        bend_mps = np.sqrt(p.comfort_lateral_mps2 / max(np.abs(ahead).max(initial=0.0), 1e-6))
+        target = min(self.cruise_mps, bend_mps)
+        return float(np.clip(p.speed_gain_per_s * (target - state.speed_mps), -3.5, 2.0))

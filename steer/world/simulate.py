@@ -1,0 +1,85 @@
+"""The synthetic world: a road, a car, a driver and a camera, simulated into Drives."""
+from __future__ import annotations
+
+import multiprocessing
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from steer.data.drive import SIGNAL_UNITS, Drive, Signal
+from steer.world import car as carmodel
+from steer.world.camera import Camera, Renderer, Scenery
+from steer.world.driver import Driver, DriverParams
+from steer.world.glitches import apply_glitches
+from steer.world.road import generate_road
+
+SUBSTEPS = 4  # physics steps per camera frame
+
+
+@dataclass
+class WorldConfig:
+    frames_per_drive: int = 600
+    fps: float = 20.0
+    drop_rate: float = 0.02
+    burst_rate: float = 0.004
+    camera: Camera = field(default_factory=Camera)
+    car: carmodel.CarParams = field(default_factory=carmodel.CarParams)
+    driver: DriverParams = field(default_factory=DriverParams)
+
+    @staticmethod
+    def from_dict(d: dict) -> "WorldConfig":
+        d = dict(d)
+        parts = {"camera": Camera, "car": carmodel.CarParams, "driver": DriverParams}
+        for key, cls in parts.items():
+            if key in d:
+                values = {k: tuple(v) if isinstance(v, list) else v for k, v in d[key].items()}
+                d[key] = cls(**values)
+        return WorldConfig(**d)
+
+
+def simulate_drive(config: WorldConfig, seed: int, name: str | None = None) -> Drive:
+    """One drive; the same config and seed always give the same frames and signals."""
+    rng = np.random.default_rng(seed)
+    n, dt = config.frames_per_drive, 1.0 / config.fps
+    road = generate_road(rng, length_m=n * dt * config.driver.cruise_mps[1] * 1.2 + 150)
+    scenery = Scenery.random(rng)
+    driver = Driver(config.driver, config.car, rng, dt / SUBSTEPS)
+    renderer = Renderer(config.camera)
+    start = road.index_at(20.0)
+    state = carmodel.CarState(road.x_m[start], road.y_m[start] + config.driver.lane_offset_m,
+                              road.heading_rad[start], driver.cruise_mps)
+    frames = np.empty((n, config.camera.height_px, config.camera.width_px, 3), np.uint8)
+    signals = {key: np.empty(n) for key in ("steering", "speed", "throttle", "brake")}
+    index = start
+    for i in range(n):
+        index, _ = road.project(state.x_m, state.y_m, index)
+        frames[i] = renderer.render(road, state.x_m, state.y_m, state.yaw_rad, index, i * dt, scenery)
+        signals["speed"][i] = state.speed_mps
+        for k in range(SUBSTEPS):
+            wheel, throttle, brake = driver.act(state, road, index)
+            if k == 0:  # the command in force while this frame is exposed
+                signals["steering"][i], signals["throttle"][i], signals["brake"][i] = wheel, throttle, brake
+            state = carmodel.step(state, config.car, wheel, throttle, brake, dt / SUBSTEPS)
+    glitch = apply_glitches(frames, rng, config.drop_rate, config.burst_rate)
+    named = {key: Signal(values, SIGNAL_UNITS[key]) for key, values in signals.items()}
+    named["glitch"] = Signal(glitch.astype(np.float64), SIGNAL_UNITS["glitch"])
+    return Drive(name or f"world-{seed}", frames, np.arange(n) * dt, named,
+                 meta={"source": "world", "seed": seed, "config": asdict(config)})
+
+
+def _drive_seed(seed: int, i: int) -> int:
+    return seed * 100_003 + i
+
+
+def generate_drives(config: WorldConfig, count: int, seed: int, processes: int = 1):
+    """Yield `count` drives named world-<seed>-<i>, simulated on `processes` cores, in order."""
+    jobs = [(config, _drive_seed(seed, i), f"world-{seed}-{i:03d}") for i in range(count)]
+    if processes <= 1:
+        yield from (simulate_drive(*job) for job in jobs)
+        return
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        yield from pool.imap(_simulate_job, jobs)
+
+
+def _simulate_job(job: tuple) -> Drive:
+    return simulate_drive(*job)

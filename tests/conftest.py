@@ -1,0 +1,22 @@
+import numpy as np
+import pytest
+
+from steer.data.cache import FrameCache
+from steer.world.simulate import WorldConfig, generate_drives
+
+
+@pytest.fixture(scope="session")
+def tiny_world() -> WorldConfig:
+    return WorldConfig(frames_per_drive=40)
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory, tiny_world) -> FrameCache:
+    """Four short synthetic drives in a frame cache, shared by the tests that only read it."""
+    root = tmp_path_factory.mktemp("cache")
+    return FrameCache.create(root, generate_drives(tiny_world, 4, seed=7))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)

@@ -1,0 +1,39 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from steer.cli import main
+from steer.evaluate.metrics import errors, scores_with_baselines
+
+
+def test_errors_match_a_hand_computation():
+    truth = np.array([[0.0, 10.0], [1.0, 12.0], [-1.0, 14.0]])
+    preds = np.array([[0.5, 10.0], [1.0, 9.0], [-2.0, 14.0]])
+    e = errors(truth, preds, ["steering", "speed"])
+    assert e["steering"]["rmse"] == pytest.approx(np.sqrt((0.25 + 0 + 1) / 3))
+    assert e["steering"]["mae"] == pytest.approx(0.5)
+    assert e["speed"]["rmse"] == pytest.approx(np.sqrt(3.0))
+    scores = scores_with_baselines(truth, preds, np.array([0.0, 12.0]), ["steering", "speed"])
+    assert scores["zero"]["speed"]["rmse"] == pytest.approx(np.sqrt((100 + 144 + 196) / 3))
+    assert scores["mean"]["speed"]["mae"] == pytest.approx(4 / 3)
+
+
+def test_cli_world_train_evaluate(tmp_path, capsys):
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    main(["world", "--out", str(cache), "--drives", "4", "--frames", "30", "--processes", "1", "--seed", "2"])
+    main(["train", "--cache", str(cache), "--out", str(run), "--model", "pilotnet", "--epochs", "1",
+          "--window", "1", "--stride", "1", "--no-stateful", "--batch-size", "8", "--split", "0.5,0.25,0.25"])
+    main(["evaluate", "--run", str(run)])
+    out = capsys.readouterr().out
+    assert "baseline: zero" in out and "baseline: train mean" in out
+    metrics = json.loads((run / "metrics.json").read_text())
+    for who in ("model", "zero", "mean"):
+        for target in ("steering", "speed", "throttle"):
+            assert set(metrics[who][target]) == {"rmse", "mae"}
+    assert metrics["units"] == {"steering": "rad", "speed": "m/s", "throttle": "1"}
+    rows = list(csv.DictReader((run / "predictions.csv").open()))
+    assert len(rows) == metrics["frames"] == 30 and rows[0]["drive"] == metrics["drives"][0]
+    assert {"true_speed", "pred_speed", "time_s"} <= set(rows[0])
+    assert (run / "predictions.png").stat().st_size > 10_000

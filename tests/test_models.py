@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+from steer.models import MODELS, create_model, detach_state, reset_state
+
+TARGETS = ["steering", "speed", "throttle"]
+SHAPE = (3, 66, 200)
+VARIANTS = [(name, {}) for name in sorted(MODELS)] + [
+    ("cnn-lstm", {"cell": "gru", "layers": 2}), ("cnn-lstm", {"cell": "rnn"}), ("cnn-lstm", {"motion": False})]
+
+
+def _frames(b, t, seed=0):
+    return torch.randint(0, 256, (b, t, *SHAPE), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("name,kwargs", VARIANTS)
+def test_contract_forward_and_backward(name, kwargs):
+    model = create_model(name, targets=TARGETS, frame_shape=SHAPE, **kwargs)
+    preds, state = model(_frames(2, 3), None)
+    assert preds.shape == (2, 3, len(TARGETS))
+    assert state is None or all(s.shape[1] == 2 for s in state)  # batch in dimension 1
+    preds2, _ = model(_frames(2, 3, seed=1), detach_state(state))
+    (preds.square().mean() + preds2.square().mean()).backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert torch.isfinite(preds).all()
+
+
+@pytest.mark.parametrize("name,kwargs", VARIANTS)
+def test_one_long_forward_equals_windows_with_the_state_carried(name, kwargs):
+    model = create_model(name, targets=TARGETS, frame_shape=SHAPE, **kwargs).eval()
+    frames = _frames(2, 9)
+    with torch.no_grad():
+        whole, _ = model(frames, None)
+        state, parts = None, []
+        for start in range(0, 9, 4):
+            preds, state = model(frames[:, start:start + 4], state)
+            parts.append(preds)
+    assert torch.allclose(torch.cat(parts, dim=1), whole, atol=1e-5)
+
+
+def test_memory_matters_for_recurrent_models():
+    model = create_model("cnn-lstm", targets=TARGETS, frame_shape=SHAPE).eval()
+    frames = _frames(1, 6)
+    with torch.no_grad():
+        whole, _ = model(frames, None)
+        fresh, _ = model(frames[:, 3:], None)
+    assert not torch.allclose(whole[:, 3:], fresh, atol=1e-4)
+
+
+def test_reset_state_zeroes_only_the_chosen_rows():
+    state = (torch.ones(2, 3, 4), torch.ones(1, 3, 5))
+    out = reset_state(state, torch.tensor([True, False, True]))
+    assert all(s[:, 1].abs().sum() == 0 and s[:, [0, 2]].min() == 1 for s in out)
+
+
+def test_pilotnet_is_nvidias_size():
+    model = create_model("pilotnet", targets=["steering"], frame_shape=SHAPE)
+    assert 250_000 < sum(p.numel() for p in model.parameters()) < 255_000
+
+
+def test_targets_are_normalised_with_statistics_kept_in_the_model():
+    model = create_model("pilotnet", targets=TARGETS, frame_shape=SHAPE)
+    model.set_target_stats(torch.tensor([0.0, 10.0, 0.2]), torch.tensor([0.5, 4.0, 0.1]))
+    y = torch.tensor([[1.0, 18.0, 0.3]])
+    assert torch.allclose(model.normalise(y), torch.tensor([[2.0, 2.0, 1.0]]))
+    assert torch.allclose(model.to_units(model.normalise(y)), y)
+    assert "target_mean" in model.state_dict()
+
+
+def test_unknown_model_and_cell_are_clear_errors():
+    with pytest.raises(KeyError, match="registered: cnn-lstm, pilotnet"):
+        create_model("resnet", targets=TARGETS)
+    with pytest.raises(ValueError, match="unknown cell 'tcn'"):
+        create_model("cnn-lstm", targets=TARGETS, cell="tcn")

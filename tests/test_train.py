@@ -1,0 +1,60 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from steer.models import create_model
+from steer.models.sequence import predict_sequence
+from steer.train.checkpoint import load_model, save_checkpoint
+from steer.train.config import TrainConfig
+from steer.train.loop import train
+
+
+def test_checkpoint_round_trip_without_pickle(tmp_path, monkeypatch):
+    model = create_model("cnn-lstm", targets=["steering", "speed"], cell="gru", hidden=16)
+    model.set_target_stats(torch.tensor([0.1, 12.0]), torch.tensor([0.3, 4.0]))
+    save_checkpoint(tmp_path / "ckpt", model)
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["model.json", "model.safetensors"]
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("checkpoints must not be unpickled"))
+    again = load_model(tmp_path / "ckpt")
+    assert again.config() == model.config()
+    frames = np.random.default_rng(0).integers(0, 256, (12, 3, 66, 200), dtype=np.uint8)
+    assert np.allclose(predict_sequence(again, frames), predict_sequence(model, frames), atol=1e-6)
+
+
+def _config(cache, out, **changes) -> TrainConfig:
+    values = dict(cache=str(cache.root), out=str(out), model="cnn-lstm", model_args={"hidden": 8, "features": 16},
+                  window=5, batch_size=2, epochs=2, patience=5, split=[0.5, 0.25, 0.25], seed=3)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def test_training_writes_config_checkpoints_and_curves(tiny_cache, tmp_path):
+    run = train(_config(tiny_cache, tmp_path / "run"))
+    info = json.loads((run / "run.json").read_text())
+    assert info["data_hashes"] == tiny_cache.hashes() and info["versions"]["torch"]
+    assert set(info["split"]["train"]).isdisjoint(info["split"]["test"])
+    history = json.loads((run / "history.json").read_text())
+    assert len(history) == 2 and all(np.isfinite(h["val_loss"]) and h["grad_norm_mean"] > 0 for h in history)
+    assert (run / "best" / "model.safetensors").exists() and (run / "last" / "optimizer.safetensors").exists()
+    assert any((run / "tb").iterdir())
+
+
+def test_resume_continues_exactly_where_training_stopped(tiny_cache, tmp_path):
+    straight = train(_config(tiny_cache, tmp_path / "straight", epochs=2))
+    train(_config(tiny_cache, tmp_path / "resumed", epochs=1))
+    resumed = train(_config(tiny_cache, tmp_path / "resumed", epochs=2), resume=True)
+    a, b = load_model(straight / "last"), load_model(resumed / "last")
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.allclose(x, y, atol=1e-5), name
+
+
+def test_stateless_training_and_sgd(tiny_cache, tmp_path):
+    run = train(_config(tiny_cache, tmp_path / "run", stateful=False, optimizer="sgd", lr=0.01, epochs=1))
+    assert json.loads((run / "history.json").read_text())[0]["loss"] > 0
+
+
+def test_unknown_option_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown training option"):
+        TrainConfig.from_dict({"learning_rate": 0.1})

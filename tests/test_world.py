@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+
+from steer.world import car as carmodel
+from steer.world.glitches import DROPPED
+from steer.world.road import DS_M, generate_road
+from steer.world.simulate import WorldConfig, simulate_drive
+
+
+def test_yaw_rate_is_speed_over_wheelbase_times_tan_of_road_wheel_angle():
+    params = carmodel.CarParams()
+    wheel = 2.0  # steering-wheel angle, rad
+    road_wheel = wheel / params.steering_ratio
+    speed = 10.0
+    state = carmodel.CarState(speed_mps=speed)
+    throttle, brake = carmodel.pedals_for(params, speed, 0.0)  # hold the speed
+    dt, steps = 0.01, 100
+    for _ in range(steps):
+        state = carmodel.step(state, params, wheel, throttle, brake, dt)
+    expected = speed / params.wheelbase_m * np.tan(road_wheel)
+    assert state.speed_mps == pytest.approx(speed, rel=1e-6)
+    assert state.yaw_rad / (dt * steps) == pytest.approx(expected, rel=1e-6)
+    # and the car drives on a circle of radius L / tan(road-wheel angle)
+    radius = params.wheelbase_m / np.tan(road_wheel)
+    assert np.hypot(state.x_m, state.y_m - radius) == pytest.approx(radius, rel=1e-4)
+
+
+def test_steering_wheel_angle_is_limited():
+    params = carmodel.CarParams()
+    state = carmodel.step(carmodel.CarState(speed_mps=5.0), params, 100.0, 0.0, 0.0, 0.1)
+    limited = carmodel.step(carmodel.CarState(speed_mps=5.0), params, params.max_steering_wheel_rad, 0.0, 0.0, 0.1)
+    assert state.yaw_rad == pytest.approx(limited.yaw_rad)
+
+
+def test_pedals_reproduce_the_asked_acceleration():
+    params = carmodel.CarParams()
+    for accel in (-3.0, 0.0, 1.5):
+        throttle, brake = carmodel.pedals_for(params, 15.0, accel)
+        after = carmodel.step(carmodel.CarState(speed_mps=15.0), params, 0.0, throttle, brake, 0.01)
+        assert (after.speed_mps - 15.0) / 0.01 == pytest.approx(accel, rel=1e-3)
+
+
+def test_road_curvature_is_continuous_and_heading_integrates_it(rng):
+    road = generate_road(rng, 2000)
+    assert road.length_m >= 2000
+    assert np.abs(np.diff(road.curvature_1pm)).max() < 0.02 * DS_M  # ramps, no jumps
+    assert np.allclose(np.diff(road.heading_rad), road.curvature_1pm[:-1] * DS_M)
+
+
+def test_world_is_deterministic_for_a_seed(tiny_world):
+    a, b = simulate_drive(tiny_world, 3), simulate_drive(tiny_world, 3)
+    c = simulate_drive(tiny_world, 4)
+    assert np.array_equal(a.frames, b.frames)
+    assert all(np.array_equal(a.signals[k].values, b.signals[k].values) for k in a.signals)
+    assert not np.array_equal(a.frames, c.frames)
+
+
+def test_drive_has_frames_times_and_signals_in_units():
+    world = WorldConfig(frames_per_drive=60, drop_rate=0.2)
+    drive = simulate_drive(world, 1)
+    assert drive.frames.shape == (60, 66, 200, 3) and drive.frames.dtype == np.uint8
+    assert np.allclose(np.diff(drive.timestamps_s), 1 / world.fps)
+    assert {k: s.unit for k, s in drive.signals.items()} == {
+        "steering": "rad", "speed": "m/s", "throttle": "1", "brake": "1", "glitch": "code"}
+    assert 0 <= drive.signals["throttle"].values.min() and drive.signals["throttle"].values.max() <= 1
+    dropped = drive.signals["glitch"].values == DROPPED
+    assert dropped.any() and not drive.frames[dropped].any()
+    assert drive.frames[~dropped].mean() > 50  # the clean frames show a scene
+
+
+def test_driver_keeps_the_car_in_its_lane():
+    drive = simulate_drive(WorldConfig(frames_per_drive=400, drop_rate=0, burst_rate=0), 5)
+    speed = drive.signals["speed"].values
+    assert 3 < speed.min() and speed.max() < 30
+    # the steering follows the bends: not constant, within the wheel's limits
+    steering = drive.signals["steering"].values
+    assert steering.std() > 0.02 and np.abs(steering).max() < 7.85
