@@ -97,9 +97,9 @@ def main(argv: list[str] | None = None) -> None:
 
     p = verbs.add_parser("demo", help="synthetic world -> pilotnet and cnn-lstm -> comparison")
     p.add_argument("--out", default="runs/demo")
-    p.add_argument("--drives", type=int, default=30)
-    p.add_argument("--frames", type=int, default=600, help="frames per drive")
-    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--drives", type=int, default=96)
+    p.add_argument("--frames", type=int, default=200, help="frames per drive")
+    p.add_argument("--epochs", type=int, help="epochs for every model (default: each model's own)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=_demo)
 
