@@ -39,6 +39,24 @@ def _world(args: argparse.Namespace) -> None:
     print(f"{len(cache.drives)} drives in {args.out}")
 
 
+def _import(args: argparse.Namespace) -> None:
+    from steer.sources.importer import import_recording
+
+    options = {k: v for k, v in {"steering_rad_per_unit": args.steering_rad_per_unit}.items() if v is not None}
+    if args.cameras:
+        options["cameras"] = args.cameras.split(",")
+        options["side_correction"] = args.side_correction
+    if args.keep_deleted:
+        options["keep_deleted"] = True
+    if args.throttle_scale != 1.0:
+        options["throttle_scale"] = args.throttle_scale
+    height, width = (int(v) for v in args.size.split("x"))
+    crop = tuple(float(v) for v in args.crop.split(","))
+    for source in args.source:
+        report = import_recording(source, args.out, args.format, (height, width), crop, args.max_gap_s, **options)
+        print(json.dumps(report, indent=1))
+
+
 def _train(args: argparse.Namespace) -> None:
     from steer.train.loop import train
 
@@ -80,6 +98,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     p.set_defaults(handler=_world)
+
+    p = verbs.add_parser("import", help="import recordings (udacity-sim, donkey) into a frame cache")
+    p.add_argument("source", nargs="+", help="recording folders")
+    p.add_argument("--out", required=True, help="frame cache folder")
+    p.add_argument("--format", choices=["udacity-sim", "donkey"], help="(default: detected)")
+    p.add_argument("--size", default="66x200", help="HEIGHTxWIDTH stored in the cache")
+    p.add_argument("--crop", default="0,0", help="fractions of the height cut from the top and bottom")
+    p.add_argument("--max-gap-s", type=float, default=1.0, help="a longer time gap starts a new drive")
+    p.add_argument("--steering-rad-per-unit", type=float,
+                   help="convert a normalised steering value to radians of steering-wheel angle")
+    p.add_argument("--cameras", help="udacity-sim: e.g. center,left,right (each its own drive)")
+    p.add_argument("--side-correction", type=float, default=0.2, help="udacity-sim: steering added to side cameras")
+    p.add_argument("--keep-deleted", action="store_true", help="donkey: import records the tub marks deleted")
+    p.add_argument("--throttle-scale", type=float, default=1.0, help="donkey: e.g. -1 where forward is negative")
+    p.set_defaults(handler=_import)
 
     p = verbs.add_parser("train", help="train a model on a frame cache")
     p.add_argument("--config", help="JSON file of training options; flags override it")

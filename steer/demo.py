@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -44,9 +45,9 @@ def run_demo(out: str | Path, drives: int = 96, frames: int = 200, epochs: int |
     started = time.perf_counter()
     world = world or WorldConfig(frames_per_drive=frames)
     cache_dir = out / "cache"
-    if not (cache_dir / "manifest.json").exists():
-        print(f"generating {drives} synthetic drives of {world.frames_per_drive} frames into {cache_dir}")
-        FrameCache.create(cache_dir, generate_drives(world, drives, seed, processes=os.cpu_count() or 1))
+    shutil.rmtree(cache_dir, ignore_errors=True)  # a cache left by other settings must not leak in
+    print(f"generating {drives} synthetic drives of {world.frames_per_drive} frames into {cache_dir}")
+    FrameCache.create(cache_dir, generate_drives(world, drives, seed, processes=os.cpu_count() or 1))
     summary = {}
     for name, options in DEMO_MODELS.items():
         print(f"training {name}")

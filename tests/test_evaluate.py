@@ -37,3 +37,16 @@ def test_cli_world_train_evaluate(tmp_path, capsys):
     assert len(rows) == metrics["frames"] == 30 and rows[0]["drive"] == metrics["drives"][0]
     assert {"true_speed", "pred_speed", "time_s"} <= set(rows[0])
     assert (run / "predictions.png").stat().st_size > 10_000
+
+
+def test_demo_compares_both_models_beside_the_baselines(tmp_path, capsys):
+    from steer.demo import run_demo
+
+    summary = run_demo(tmp_path, drives=4, frames=24, epochs=1)
+    assert set(summary) == {"pilotnet", "cnn-lstm"}
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written == summary
+    assert summary["pilotnet"]["drives"] == summary["cnn-lstm"]["drives"]  # the same held-out frames
+    table = capsys.readouterr().out
+    for row in ("pilotnet", "cnn-lstm", "baseline: zero", "baseline: train mean"):
+        assert row in table

@@ -82,15 +82,14 @@ class CnnRnn(SteerModel):
     def forward(self, frames: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
         b, t = frames.shape[:2]
         x = self.scale_frames(frames)
-        carried: tuple[torch.Tensor, ...] = ()
-        diffs = None
+        core_state, diffs, carried = state, None, ()
         if self.motion:
             diffs, *carried = self._differences(x, state)
             diffs = diffs.flatten(0, 1)
-            state = state[:-2] if state is not None else None
+            core_state = state[:-2] if state is not None else None
+        if core_state is not None and self.cell != "lstm":
+            core_state = core_state[0]  # GRU and RNN take a bare tensor
         feats = self.encoder(x.flatten(0, 1), diffs).view(b, t, -1)
-        if state is not None and self.cell != "lstm":
-            state = state[0]
-        out, core_state = self.core(feats, state)
+        out, core_state = self.core(feats, core_state)
         core_state = core_state if isinstance(core_state, tuple) else (core_state,)
         return self.head(torch.cat([out, feats], dim=-1)), (*core_state, *carried)

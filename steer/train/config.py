@@ -11,9 +11,9 @@ class TrainConfig:
     model: str = "cnn-lstm"
     model_args: dict = field(default_factory=dict)  # e.g. {"cell": "gru", "layers": 2}
     targets: list[str] = field(default_factory=lambda: ["steering", "speed", "throttle"])
-    window: int = 10  # frames per window: the truncation length of backpropagation through time
-    stride: int = 5  # stateless windows only
-    stateful: bool = True  # carry the state from window to window of a drive
+    window: int = 8  # frames per window: the truncation length of backpropagation through time
+    stride: int = 8  # stateless windows only
+    stateful: bool = False  # carry the state from window to window of a drive (see the README)
     batch_size: int = 16
     epochs: int = 10
     optimizer: str = "adam"  # or "sgd" (with momentum 0.9)

@@ -1,0 +1,75 @@
+"""`steer import`: a recording in a known layout into the frame cache, once.
+
+Each drive's manifest entry records the format, the source folder, a hash of the source's log files
+and image list, the units, the frame size, the crop and the median frame rate. Importing a source
+whose hash is already in the cache does nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from steer.data.cache import MANIFEST, FrameCache
+from steer.sources import donkey, udacity_sim
+from steer.sources.table import FrameTable, to_drives
+
+FORMATS: dict[str, Callable[..., list[FrameTable]]] = {
+    "udacity-sim": lambda path, cameras=("center",), **kw: [udacity_sim.read(path, camera=c, **kw) for c in cameras],
+    "donkey": lambda path, **kw: [donkey.read(path, **kw)],
+}
+
+
+def detect(path: Path) -> str:
+    if (path / "driving_log.csv").exists():
+        return "udacity-sim"
+    if (path / "manifest.json").exists() or (path / "meta.json").exists():
+        return "donkey"
+    raise ValueError(f"{path}: cannot tell the layout; give --format ({', '.join(FORMATS)})")
+
+
+def source_hash(tables: list[FrameTable], options: dict) -> str:
+    """Of the logs' contents, every image's name and size, and the import options."""
+    h = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode())
+    for table in tables:
+        for log in sorted({row.split(" line ")[0] for row in table.rows}):
+            if Path(log).is_file() and Path(log).suffix != ".json":
+                h.update(Path(log).read_bytes())
+        for path, row in zip(table.images, table.rows):
+            h.update(f"{path.name}:{path.stat().st_size}:{row}".encode())
+    return h.hexdigest()[:16]
+
+
+def _already_imported(out: Path, digest: str) -> bool:
+    if not (out / MANIFEST).exists():
+        return False
+    return any(d["meta"].get("source_hash") == digest for d in FrameCache(out).manifest["drives"])
+
+
+def import_recording(source: str | Path, out: str | Path, fmt: str | None = None, size: tuple[int, int] = (66, 200),
+                     crop: tuple[float, float] = (0.0, 0.0), max_gap_s: float = 1.0, **options) -> dict:
+    """Import `source` into the cache at `out`; returns a report (drives, frames, what was dropped)."""
+    source, out = Path(source), Path(out)
+    fmt = fmt or detect(source)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    tables = FORMATS[fmt](source, **options)
+    digest = source_hash(tables, {"format": fmt, "size": size, "crop": crop, "max_gap_s": max_gap_s, **options})
+    if _already_imported(out, digest):
+        return {"source": str(source), "skipped": "already in the cache", "source_hash": digest}
+    drives, dropped = [], Counter()
+    for table in tables:
+        dropped.update(table.dropped)
+        for drive in to_drives(table, size, crop, max_gap_s):
+            steps = np.diff(drive.timestamps_s)
+            drive.meta.update({"format": fmt, "source": str(source.resolve()), "source_hash": digest,
+                               "size": list(size), "crop": list(crop),
+                               "fps": float(1 / np.median(steps)) if len(steps) else None})
+            drives.append(drive)
+    FrameCache.create(out, drives)
+    return {"source": str(source), "format": fmt, "drives": {d.name: len(d) for d in drives},
+            "frames": sum(len(d) for d in drives), "dropped": dict(dropped), "source_hash": digest}

@@ -1,0 +1,65 @@
+"""What every reader produces: one row per camera frame (its image file, time and signals), checked,
+split into drives at time gaps and decoded in parallel into Drives."""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+from steer.data.drive import Drive, Signal
+from steer.sources.images import decode_image
+
+
+@dataclass
+class FrameTable:
+    name: str
+    images: list[Path]
+    timestamps_s: np.ndarray
+    signals: dict[str, Signal]
+    rows: list[str]  # where each row came from, e.g. "driving_log.csv row 12", for error messages
+    dropped: Counter = field(default_factory=Counter)  # what the reader left out on purpose, by reason
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        if n == 0:
+            raise ValueError(f"{self.name}: no frames to import ({dict(self.dropped) or 'the source is empty'})")
+        for key, signal in self.signals.items():
+            values = np.asarray(signal.values, dtype=np.float64)
+            if np.isnan(values).any():
+                raise ValueError(f"{self.rows[int(np.argmax(np.isnan(values)))]}: {key} is NaN")
+        if np.isnan(self.timestamps_s).any():
+            raise ValueError(f"{self.rows[int(np.argmax(np.isnan(self.timestamps_s)))]}: time is missing")
+
+
+def split_points(timestamps_s: np.ndarray, max_gap_s: float) -> list[int]:
+    """Row indices where a new drive starts: time jumps forward by more than `max_gap_s` or goes back."""
+    steps = np.diff(timestamps_s)
+    return [int(i) + 1 for i in np.flatnonzero((steps > max_gap_s) | (steps <= 0))]
+
+
+def _decode(job: tuple) -> np.ndarray:
+    return decode_image(*job)
+
+
+def to_drives(table: FrameTable, size: tuple[int, int], crop: tuple[float, float], max_gap_s: float,
+              processes: int | None = None) -> list[Drive]:
+    """Split the table at gaps and backward steps in time, decode its images, and build Drives."""
+    cuts = [0] + split_points(table.timestamps_s, max_gap_s) + [len(table.images)]
+    jobs = [(path, size, crop) for path in table.images]
+    processes = processes or os.cpu_count() or 1
+    if processes > 1 and len(jobs) > 64:
+        with get_context("spawn").Pool(processes) as pool:
+            frames = np.stack(pool.map(_decode, jobs, chunksize=32))
+    else:
+        frames = np.stack([_decode(job) for job in jobs])
+    drives = []
+    for k, (a, b) in enumerate(zip(cuts, cuts[1:])):
+        name = table.name if len(cuts) == 2 else f"{table.name}-{k:02d}"
+        signals = {key: Signal(s.values[a:b], s.unit) for key, s in table.signals.items()}
+        drives.append(Drive(name, frames[a:b], table.timestamps_s[a:b], signals,
+                            meta={"rows": f"{table.rows[a]} to {table.rows[b - 1]}"}))
+    return drives

@@ -1,0 +1,137 @@
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from steer.data.cache import FrameCache
+from steer.sources import donkey, udacity_sim
+from steer.sources.images import BadImage
+from steer.sources.importer import import_recording
+from steer.sources.table import split_points
+
+SHARED = Path(os.environ.get("STEER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real recordings not found at {SHARED} "
+                                  "(set STEER_SHARED_DATA to the shared/data folder)")
+
+
+def _jpeg(path: Path, value: int = 100, size=(160, 320)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.full((*size, 3), value, np.uint8))
+
+
+def _sim(folder: Path, rows: list[str], header: str | None = None) -> Path:
+    for row in rows:
+        for name in row.split(",")[:3]:
+            _jpeg(folder / "IMG" / name.strip().split("\\")[-1])
+    (folder / "driving_log.csv").write_text("\n".join(([header] if header else []) + rows) + "\n")
+    return folder
+
+
+def _row(ms: int, steering="0.1", speed="10") -> str:
+    t = f"2016_12_01_13_39_{56 + ms // 1000:02d}_{ms % 1000:03d}"
+    return f"center_{t}.jpg,left_{t}.jpg,right_{t}.jpg,{steering},0.5,0,{speed}"
+
+
+def test_udacity_sim_units_sign_and_time(tmp_path):
+    folder = _sim(tmp_path / "sim", [_row(0, "0.25", "30"), _row(100), _row(200)],
+                  header="Center,Left,Right,SteeringAngle,Throttle,Brake,Speed")
+    table = udacity_sim.read(folder)
+    assert np.allclose(np.diff(table.timestamps_s), 0.1)
+    assert table.signals["steering"].values[0] == pytest.approx(-0.25)  # positive = left in steer
+    assert table.signals["speed"].values[0] == pytest.approx(30 * 0.44704)  # mph to m/s
+    left = udacity_sim.read(folder, camera="left", side_correction=0.2, steering_rad_per_unit=0.5)
+    assert left.signals["steering"].values[0] == pytest.approx(-(0.25 + 0.2) * 0.5)
+    assert left.signals["steering"].unit == "rad" and left.name == "sim-left"
+
+
+def test_udacity_sim_bad_rows_name_the_line(tmp_path):
+    folder = _sim(tmp_path / "a", [_row(0), _row(100)])
+    (folder / "IMG" / (_row(100).split(",")[0])).unlink()
+    with pytest.raises(FileNotFoundError, match="driving_log.csv line 2"):
+        udacity_sim.read(folder)
+    folder = _sim(tmp_path / "b", [_row(0), _row(100, steering="nan")])
+    with pytest.raises(ValueError, match="line 2: steering is NaN"):
+        udacity_sim.read(folder)
+    folder = _sim(tmp_path / "c", [_row(0), _row(100, speed="fast")])
+    with pytest.raises(ValueError, match="line 2: a signal is not a number"):
+        udacity_sim.read(folder)
+
+
+def test_corrupt_image_names_the_file_and_nothing_is_written(tmp_path):
+    folder = _sim(tmp_path / "sim", [_row(0), _row(100)])
+    broken = folder / "IMG" / _row(100).split(",")[0]
+    broken.write_bytes(broken.read_bytes()[:200])
+    with pytest.raises(BadImage, match=broken.name):
+        import_recording(folder, tmp_path / "cache")
+    assert not (tmp_path / "cache" / "manifest.json").exists()
+
+
+def test_drives_split_at_gaps_and_backward_steps():
+    times = np.array([0.0, 0.1, 0.2, 5.0, 5.1, 1.0, 1.1])
+    assert split_points(times, max_gap_s=1.0) == [3, 5]
+
+
+def test_import_twice_is_a_no_op(tmp_path):
+    folder = _sim(tmp_path / "sim", [_row(0), _row(100), _row(200)])
+    first = import_recording(folder, tmp_path / "cache", size=(33, 100))
+    assert first["frames"] == 3
+    assert FrameCache(tmp_path / "cache").drives[0].frames.shape == (3, 3, 33, 100)
+    assert import_recording(folder, tmp_path / "cache", size=(33, 100))["skipped"] == "already in the cache"
+
+
+def _tub_v2(folder: Path, deleted: list[int]) -> Path:
+    records = []
+    for i in range(5, 10):
+        name = f"{i}_cam_image_array_.jpg"
+        _jpeg(folder / "images" / name, size=(96, 160))
+        records.append({"_index": i, "_timestamp_ms": 1_610_000_000_000 + 50 * i, "cam/image_array": name,
+                        "user/angle": 0.5, "user/throttle": -0.3, "user/mode": "user"})
+    (folder / "images" / "9_cam_image_array_.jpg").write_bytes(b"")
+    (folder / "catalog_0.catalog").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    (folder / "manifest.json").write_text("\n".join([
+        "[]", "[]", "{}", "{}", json.dumps({"paths": ["catalog_0.catalog"], "deleted_indexes": deleted})]))
+    return folder
+
+
+def test_donkey_v2_deletions_by_index_and_empty_images(tmp_path):
+    folder = _tub_v2(tmp_path / "tub", deleted=[6])
+    table = donkey.read(folder)
+    assert [p.name.split("_")[0] for p in table.images] == ["5", "7", "8"]  # by _index, not line number
+    assert table.dropped == {"deleted records": 1, "records whose image file is empty": 1}
+    assert table.signals["steering"].values[0] == pytest.approx(-0.5)
+    assert len(donkey.read(folder, keep_deleted=True).images) == 4
+    assert donkey.read(folder, throttle_scale=-1).signals["throttle"].values[0] == pytest.approx(0.3)
+
+
+def test_donkey_bad_catalog_line_is_named(tmp_path):
+    folder = _tub_v2(tmp_path / "tub", deleted=[])
+    with (folder / "catalog_0.catalog").open("a") as f:
+        f.write("{not json\n")
+    with pytest.raises(ValueError, match="catalog_0.catalog line 6: not JSON"):
+        donkey.read(folder)
+
+
+@needs_shared
+def test_udacity_sim_real_logs():
+    windows = udacity_sim.read(SHARED / "udacity-sim" / "appended-sessions-windows")
+    assert len(windows.images) == 350
+    assert split_points(windows.timestamps_s, 1.0) == [175]  # the second session goes back in time
+    header = udacity_sim.read(SHARED / "udacity-sim" / "sample-data-header")
+    assert len(header.images) == 350 and split_points(header.timestamps_s, 1.0) == [175]  # the 29 s gap
+    assert windows.signals["speed"].values.max() == pytest.approx(30.19 * 0.44704, abs=0.01)
+
+
+@needs_shared
+def test_donkey_real_tubs(tmp_path):
+    track = donkey.read(SHARED / "donkey" / "track")
+    assert len(track.images) == 2115 - 189  # live records minus those with 0-byte images
+    assert track.dropped == {"deleted records": 300, "records whose image file is empty": 189}
+    garage = donkey.read(SHARED / "donkey" / "garage")
+    assert len(garage.images) == 383 and garage.dropped == {"records driven by the autopilot (local)": 17}
+    report = import_recording(SHARED / "donkey" / "garage", tmp_path / "cache")
+    cache = FrameCache(tmp_path / "cache")
+    assert report["frames"] == 383 and all(d.frames.shape[1:] == (3, 66, 200) for d in cache.drives)
+    assert len(cache.drives) > 1  # several drives appended under one numbering
