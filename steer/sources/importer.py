@@ -51,7 +51,8 @@ def _already_imported(out: Path, digest: str) -> bool:
 
 
 def import_recording(source: str | Path, out: str | Path, fmt: str | None = None, size: tuple[int, int] = (66, 200),
-                     crop: tuple[float, float] = (0.0, 0.0), max_gap_s: float = 1.0, **options) -> dict:
+                     crop: tuple[float, float] = (0.0, 0.0), max_gap_s: float = 1.0, processes: int | None = None,
+                     **options) -> dict:
     """Import `source` into the cache at `out`; returns a report (drives, frames, what was dropped)."""
     source, out = Path(source), Path(out)
     fmt = fmt or detect(source)
@@ -64,7 +65,7 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
     drives, dropped = [], Counter()
     for table in tables:
         dropped.update(table.dropped)
-        for drive in to_drives(table, size, crop, max_gap_s):
+        for drive in to_drives(table, size, crop, max_gap_s, processes):
             steps = np.diff(drive.timestamps_s)
             drive.meta.update({"format": fmt, "source": str(source.resolve()), "source_hash": digest,
                                "size": list(size), "crop": list(crop),

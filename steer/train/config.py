@@ -13,7 +13,7 @@ class TrainConfig:
     targets: list[str] = field(default_factory=lambda: ["steering", "speed", "throttle"])
     window: int = 8  # frames per window: the truncation length of backpropagation through time
     stride: int = 8  # stateless windows only
-    stateful: bool = False  # carry the state from window to window of a drive (see the README)
+    stateful: bool = True  # carry the state from window to window of a drive
     batch_size: int = 16
     epochs: int = 10
     optimizer: str = "adam"  # or "sgd" (with momentum 0.9)
