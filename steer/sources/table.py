@@ -45,10 +45,18 @@ def to_drives(table: FrameTable, size: tuple[int, int], crop: tuple[float, float
               processes: int | None = None) -> list[Drive]:
     """Split the table at gaps and backward steps in time, decode its images, and build Drives."""
     cuts = [0] + split_points(table.timestamps_s, max_gap_s) + [len(table.images)]
-    # simplejpeg and OpenCV release the GIL while they work, so threads decode in parallel without
-    # the start-up and copying costs of processes.
-    with ThreadPoolExecutor(processes or os.cpu_count() or 1) as pool:
-        frames = np.stack(list(pool.map(lambda path: decode_image(path, size, crop), table.images)))
+    # simplejpeg and OpenCV release the GIL while they work, so threads decode in parallel, each into
+    # its own slice of one array: no process start-up, no copies.
+    frames = np.empty((len(table.images), *size, 3), np.uint8)
+
+    def decode_rows(bounds: tuple[int, int]) -> None:
+        for i in range(*bounds):
+            frames[i] = decode_image(table.images[i], size, crop)
+
+    workers = processes or os.cpu_count() or 1
+    edges = np.linspace(0, len(frames), 4 * workers + 1).astype(int)
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(decode_rows, zip(edges[:-1], edges[1:])))
     drives = []
     for k, (a, b) in enumerate(zip(cuts, cuts[1:])):
         name = table.name if len(cuts) == 2 else f"{table.name}-{k:02d}"
