@@ -48,6 +48,8 @@ def _import(args: argparse.Namespace) -> None:
         options["side_correction"] = args.side_correction
     if args.keep_deleted:
         options["keep_deleted"] = True
+    if args.wheel_unit:
+        options["wheel_unit"] = args.wheel_unit
     if args.throttle_scale != 1.0:
         options["throttle_scale"] = args.throttle_scale
     height, width = (int(v) for v in args.size.split("x"))
@@ -99,10 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     p.set_defaults(handler=_world)
 
-    p = verbs.add_parser("import", help="import recordings (udacity-sim, donkey) into a frame cache")
+    p = verbs.add_parser("import", help="import recordings (udacity-sim, donkey, deeptesla) into a frame cache")
     p.add_argument("source", nargs="+", help="recording folders")
     p.add_argument("--out", required=True, help="frame cache folder")
-    p.add_argument("--format", choices=["udacity-sim", "donkey"], help="(default: detected)")
+    p.add_argument("--format", choices=["udacity-sim", "donkey", "deeptesla"], help="(default: detected)")
     p.add_argument("--size", default="66x200", help="HEIGHTxWIDTH stored in the cache")
     p.add_argument("--crop", default="0,0", help="fractions of the height cut from the top and bottom")
     p.add_argument("--max-gap-s", type=float, default=1.0, help="a longer time gap starts a new drive")
@@ -112,6 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--side-correction", type=float, default=0.2, help="udacity-sim: steering added to side cameras")
     p.add_argument("--keep-deleted", action="store_true", help="donkey: import records the tub marks deleted")
     p.add_argument("--throttle-scale", type=float, default=1.0, help="donkey: e.g. -1 where forward is negative")
+    p.add_argument("--wheel-unit", choices=["deg", "rad"], help="deeptesla: override the unit of `wheel`")
     p.set_defaults(handler=_import)
 
     p = verbs.add_parser("train", help="train a model on a frame cache")

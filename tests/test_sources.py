@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from steer.data.cache import FrameCache
-from steer.sources import donkey, udacity_sim
+from steer.sources import deeptesla, donkey, udacity_sim
 from steer.sources.images import BadImage
 from steer.sources.importer import import_recording
 from steer.sources.table import split_points
@@ -135,3 +135,50 @@ def test_donkey_real_tubs(tmp_path):
     cache = FrameCache(tmp_path / "cache")
     assert report["frames"] == 383 and all(d.frames.shape[1:] == (3, 66, 200) for d in cache.drives)
     assert len(cache.drives) > 1  # several drives appended under one numbering
+
+
+def _video_log(folder: Path, frames_in_video: int, rows: int, tesla: bool = False) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    video = folder / ("epoch01_front.avi" if tesla else "out-video.avi")
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
+    for i in range(frames_in_video):
+        writer.write(np.full((48, 64, 3), 10 * i % 250, np.uint8))
+    writer.release()
+    log = folder / ("epoch01_steering.csv" if tesla else "out-key.csv")
+    first = 1_464_303_685_025_141 if tesla else 1_650_231_487_551  # microseconds / milliseconds
+    step = 33_333 if tesla else 50
+    lines = [f"{first + i * step},{i if tesla else i + 1},{6.0 if tesla else -0.5}" for i in range(rows)]
+    log.write_text(f"ts_micro,{'frame_index' if tesla else 'frame'},wheel\n" + "\n".join(lines) + "\n")
+    return folder
+
+
+def test_deeppicar_time_in_milliseconds_and_unreferenced_frames_counted(tmp_path):
+    folder = _video_log(tmp_path / "picar", frames_in_video=12, rows=10)
+    table, = deeptesla.read(folder)
+    assert np.allclose(np.diff(table.timestamps_s), 0.05)  # 'ts_micro' holds milliseconds here
+    assert table.signals["steering"].values[0] == -0.5 and table.dropped == {"video frames no row refers to": 2}
+    report = import_recording(folder, tmp_path / "cache", size=(24, 32))
+    frames = FrameCache(tmp_path / "cache").drives[0].frames
+    assert report["frames"] == 10 and frames[3].mean() == pytest.approx(30, abs=3)  # frame 4 of the log
+
+
+def test_deeptesla_microseconds_and_degrees(tmp_path):
+    table, = deeptesla.read(_video_log(tmp_path / "tesla", frames_in_video=5, rows=5, tesla=True))
+    assert np.allclose(np.diff(table.timestamps_s), 1 / 30, atol=1e-6)
+    assert table.signals["steering"].values[0] == pytest.approx(np.radians(6.0))
+
+
+def test_truncated_video_names_the_frame_where_it_breaks(tmp_path):
+    folder = _video_log(tmp_path / "picar", frames_in_video=8, rows=10)
+    with pytest.raises(BadImage, match="breaks off at frame 8"):
+        import_recording(folder, tmp_path / "cache", size=(24, 32))
+    assert not (tmp_path / "cache" / "manifest.json").exists()
+
+
+@needs_shared
+def test_deeppicar_real_log(tmp_path):
+    report = import_recording(SHARED / "deeppicar" / "kucsl-Apr2022", tmp_path / "cache")
+    drive = FrameCache(tmp_path / "cache").drives[0]
+    assert report["frames"] == 1000 and len(FrameCache(tmp_path / "cache").drives) == 1
+    assert np.median(np.diff(drive.timestamps_s)) == pytest.approx(0.05, abs=1e-3)  # 20 Hz, not the header's 30
+    assert set(np.round(drive.signals["steering"], 4)) == {0.0, -0.5236}

@@ -1,5 +1,5 @@
-"""Decoding camera images into the cache's frame size: JPEG with simplejpeg (the fastest decoder
-measured here), PNG and others through OpenCV, resizing with OpenCV's area filter."""
+"""Decoding camera images and videos into the cache's frame size: JPEG with simplejpeg (the fastest
+decoder measured here), other images and videos through OpenCV, resizing with OpenCV's area filter."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,6 +29,32 @@ def decode_image(path: Path, size: tuple[int, int], crop: tuple[float, float] = 
             image = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
     except ValueError as e:
         raise BadImage(f"{path}: cannot decode ({e})") from None
+    return fit(image, size, crop)
+
+
+def fit(image: np.ndarray, size: tuple[int, int], crop: tuple[float, float]) -> np.ndarray:
+    """Crop fractions of the height from the top and bottom, then resize to (height, width)."""
     height = image.shape[0]
     image = image[int(round(crop[0] * height)): height - int(round(crop[1] * height))]
     return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
+def decode_video(path: Path, indices: np.ndarray, size: tuple[int, int], crop: tuple[float, float]) -> np.ndarray:
+    """Frames number `indices` (0-based, increasing) of a video, read in one pass. A video that ends
+    before the last wanted frame raises BadImage naming the frame where it broke."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise BadImage(f"{path}: cannot open the video")
+    out = np.empty((len(indices), *size, 3), np.uint8)
+    row_of = {int(frame): row for row, frame in enumerate(indices)}
+    try:
+        for frame in range(int(indices[-1]) + 1):
+            ok, bgr = capture.read()
+            if not ok:
+                raise BadImage(f"{path}: the video breaks off at frame {frame}; the log goes on to frame "
+                               f"{int(indices[-1])}")
+            if frame in row_of:
+                out[row_of[frame]] = fit(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size, crop)
+    finally:
+        capture.release()
+    return out

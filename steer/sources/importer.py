@@ -15,12 +15,13 @@ from typing import Callable
 import numpy as np
 
 from steer.data.cache import MANIFEST, FrameCache
-from steer.sources import donkey, udacity_sim
+from steer.sources import deeptesla, donkey, udacity_sim
 from steer.sources.table import FrameTable, to_drives
 
 FORMATS: dict[str, Callable[..., list[FrameTable]]] = {
     "udacity-sim": lambda path, cameras=("center",), **kw: [udacity_sim.read(path, camera=c, **kw) for c in cameras],
     "donkey": lambda path, **kw: [donkey.read(path, **kw)],
+    "deeptesla": deeptesla.read,
 }
 
 
@@ -29,6 +30,8 @@ def detect(path: Path) -> str:
         return "udacity-sim"
     if (path / "manifest.json").exists() or (path / "meta.json").exists():
         return "donkey"
+    if any(path.glob("out-key*.csv")) or any(path.glob("epoch*_steering.csv")):
+        return "deeptesla"
     raise ValueError(f"{path}: cannot tell the layout; give --format ({', '.join(FORMATS)})")
 
 
@@ -39,7 +42,7 @@ def source_hash(tables: list[FrameTable], options: dict) -> str:
         for log in sorted({row.split(" line ")[0] for row in table.rows}):
             if Path(log).is_file() and Path(log).suffix != ".json":
                 h.update(Path(log).read_bytes())
-        for path, row in zip(table.images, table.rows):
+        for path, row in zip(table.images or [table.video] * len(table.rows), table.rows):
             h.update(f"{path.name}:{path.stat().st_size}:{row}".encode())
     return h.hexdigest()[:16]
 

@@ -11,20 +11,23 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.drive import Drive, Signal
-from steer.sources.images import decode_image
+from steer.sources.images import decode_image, decode_video
 
 
 @dataclass
 class FrameTable:
+    """A row's frame is an image file (`images`) or a frame of one video (`video`, `video_frames`)."""
     name: str
     images: list[Path]
     timestamps_s: np.ndarray
     signals: dict[str, Signal]
-    rows: list[str]  # where each row came from, e.g. "driving_log.csv row 12", for error messages
+    rows: list[str]  # where each row came from, e.g. "driving_log.csv line 12", for error messages
     dropped: Counter = field(default_factory=Counter)  # what the reader left out on purpose, by reason
+    video: Path | None = None
+    video_frames: np.ndarray | None = None  # 0-based frame number in the video, per row
 
     def __post_init__(self) -> None:
-        n = len(self.images)
+        n = len(self.timestamps_s)
         if n == 0:
             raise ValueError(f"{self.name}: no frames to import ({dict(self.dropped) or 'the source is empty'})")
         for key, signal in self.signals.items():
@@ -41,22 +44,29 @@ def split_points(timestamps_s: np.ndarray, max_gap_s: float) -> list[int]:
     return [int(i) + 1 for i in np.flatnonzero((steps > max_gap_s) | (steps <= 0))]
 
 
-def to_drives(table: FrameTable, size: tuple[int, int], crop: tuple[float, float], max_gap_s: float,
-              processes: int | None = None) -> list[Drive]:
-    """Split the table at gaps and backward steps in time, decode its images, and build Drives."""
-    cuts = [0] + split_points(table.timestamps_s, max_gap_s) + [len(table.images)]
+def _decode_images(images: list[Path], size: tuple[int, int], crop: tuple[float, float],
+                   processes: int | None) -> np.ndarray:
     # simplejpeg and OpenCV release the GIL while they work, so threads decode in parallel, each into
     # its own slice of one array: no process start-up, no copies.
-    frames = np.empty((len(table.images), *size, 3), np.uint8)
+    frames = np.empty((len(images), *size, 3), np.uint8)
 
     def decode_rows(bounds: tuple[int, int]) -> None:
         for i in range(*bounds):
-            frames[i] = decode_image(table.images[i], size, crop)
+            frames[i] = decode_image(images[i], size, crop)
 
     workers = processes or os.cpu_count() or 1
     edges = np.linspace(0, len(frames), 4 * workers + 1).astype(int)
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(decode_rows, zip(edges[:-1], edges[1:])))
+    return frames
+
+
+def to_drives(table: FrameTable, size: tuple[int, int], crop: tuple[float, float], max_gap_s: float,
+              processes: int | None = None) -> list[Drive]:
+    """Split the table at gaps and backward steps in time, decode its images, and build Drives."""
+    cuts = [0] + split_points(table.timestamps_s, max_gap_s) + [len(table.timestamps_s)]
+    frames = (decode_video(table.video, table.video_frames, size, crop) if table.video
+              else _decode_images(table.images, size, crop, processes))
     drives = []
     for k, (a, b) in enumerate(zip(cuts, cuts[1:])):
         name = table.name if len(cuts) == 2 else f"{table.name}-{k:02d}"

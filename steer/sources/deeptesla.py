@@ -1,0 +1,80 @@
+"""DeepTesla and DeepPicar: a front video beside a per-frame CSV `ts_micro, frame|frame_index, wheel`.
+
+Pairs found by name: `epochNN_steering.csv` with `epochNN_front.<mkv|mp4|avi>` (DeepTesla) and
+`out-key[-N].csv` with `out-video[-N].<avi|mp4|mkv>` (DeepPicar). Time comes from the CSV, never from
+the video header (DeepPicar's AVI claims 30 fps for frames captured at 20 Hz). Despite its name,
+`ts_micro` holds Unix milliseconds in DeepPicar logs; the unit is read from the values' magnitude.
+`wheel` is the steering-wheel angle in degrees in DeepTesla and in radians in DeepPicar; steer stores
+radians, sign as recorded.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from steer.data.drive import Signal
+from steer.sources.table import FrameTable
+
+VIDEO_SUFFIXES = (".mkv", ".mp4", ".avi")
+
+
+def pairs(folder: Path) -> list[tuple[Path, Path, str]]:
+    """(log, video, wheel unit) for every log in `folder` whose video is there too."""
+    found = []
+    for log in sorted(folder.glob("*.csv")):
+        tesla = re.fullmatch(r"epoch(\d+)_steering\.csv", log.name)
+        picar = re.fullmatch(r"out-key(-\d+)?\.csv", log.name)
+        if not (tesla or picar):
+            continue
+        stem = f"epoch{tesla.group(1)}_front" if tesla else f"out-video{picar.group(1) or ''}"
+        videos = [folder / (stem + s) for s in VIDEO_SUFFIXES if (folder / (stem + s)).exists()]
+        if not videos:
+            raise FileNotFoundError(f"{log}: no video {stem}{{{','.join(VIDEO_SUFFIXES)}}} beside it")
+        found.append((log, videos[0], "deg" if tesla else "rad"))
+    if not found:
+        raise FileNotFoundError(f"{folder}: no epochNN_steering.csv or out-key.csv")
+    return found
+
+
+def seconds(stamps: np.ndarray) -> np.ndarray:
+    """Unix time in s, ms, us or ns, by magnitude (a date after 2001 has 10 digits in seconds)."""
+    digits = np.floor(np.log10(np.abs(stamps[0]))) + 1 if stamps[0] else 10
+    return stamps / 10.0 ** max(int(digits) - 10, 0)
+
+
+def read_pair(log: Path, video: Path, wheel_unit: str) -> FrameTable:
+    with log.open(newline="") as f:
+        reader = csv.DictReader(f)
+        frame_column = next((c for c in ("frame", "frame_index") if c in (reader.fieldnames or [])), None)
+        missing = [c for c in ("ts_micro", "wheel") if c not in (reader.fieldnames or [])]
+        if missing or frame_column is None:
+            raise ValueError(f"{log}: columns {reader.fieldnames}, need ts_micro, frame or frame_index, wheel")
+        rows, values = [], []
+        for number, row in enumerate(reader, 2):
+            try:
+                values.append((float(row["ts_micro"]), int(row[frame_column]), float(row["wheel"])))
+            except (TypeError, ValueError):
+                raise ValueError(f"{log} line {number}: not a number in {row}") from None
+            rows.append(f"{log} line {number}")
+    if not values:
+        raise ValueError(f"{log}: no rows")
+    stamps, frames, wheel = (np.array(v) for v in zip(*values))
+    frames = frames - frames.min()  # DeepPicar counts from 1, DeepTesla from 0
+    if np.any(np.diff(frames) <= 0):
+        bad = int(np.argmax(np.diff(frames) <= 0)) + 1
+        raise ValueError(f"{rows[bad]}: frame numbers must increase")
+    in_video = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT))
+    dropped = Counter({"video frames no row refers to": in_video - len(frames)} if in_video > frames[-1] + 1 else {})
+    steering = np.radians(wheel) if wheel_unit == "deg" else wheel
+    return FrameTable(log.stem, [], seconds(stamps), {"steering": Signal(steering, "rad")}, rows, dropped,
+                      video=video, video_frames=frames)
+
+
+def read(folder: str | Path, wheel_unit: str | None = None) -> list[FrameTable]:
+    """One table per log and video pair; `wheel_unit` ("deg" or "rad") overrides the unit by name."""
+    return [read_pair(log, video, wheel_unit or unit) for log, video, unit in pairs(Path(folder))]
