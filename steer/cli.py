@@ -40,18 +40,10 @@ def _world(args: argparse.Namespace) -> None:
 
 
 def _import(args: argparse.Namespace) -> None:
-    from steer.sources.importer import import_recording
+    from steer.sources.importer import FORMAT_OPTIONS, import_recording
 
-    options = {k: v for k, v in {"steering_rad_per_unit": args.steering_rad_per_unit}.items() if v is not None}
-    if args.cameras:
-        options["cameras"] = args.cameras.split(",")
-        options["side_correction"] = args.side_correction
-    if args.keep_deleted:
-        options["keep_deleted"] = True
-    if args.wheel_unit:
-        options["wheel_unit"] = args.wheel_unit
-    if args.throttle_scale != 1.0:
-        options["throttle_scale"] = args.throttle_scale
+    names = set().union(*FORMAT_OPTIONS.values())
+    options = {k: getattr(args, k) for k in sorted(names) if getattr(args, k) not in (None, False)}
     height, width = (int(v) for v in args.size.split("x"))
     crop = tuple(float(v) for v in args.crop.split(","))
     for source in args.source:
@@ -101,20 +93,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     p.set_defaults(handler=_world)
 
-    p = verbs.add_parser("import", help="import recordings (udacity-sim, donkey, deeptesla) into a frame cache")
+    p = verbs.add_parser("import", help="import recordings (udacity-sim, donkey, deeptesla, sullychen) into a frame cache")
     p.add_argument("source", nargs="+", help="recording folders")
     p.add_argument("--out", required=True, help="frame cache folder")
-    p.add_argument("--format", choices=["udacity-sim", "donkey", "deeptesla"], help="(default: detected)")
+    p.add_argument("--format", choices=["udacity-sim", "donkey", "deeptesla", "sullychen"], help="(default: detected)")
     p.add_argument("--size", default="66x200", help="HEIGHTxWIDTH stored in the cache")
     p.add_argument("--crop", default="0,0", help="fractions of the height cut from the top and bottom")
     p.add_argument("--max-gap-s", type=float, default=1.0, help="a longer time gap starts a new drive")
     p.add_argument("--steering-rad-per-unit", type=float,
                    help="convert a normalised steering value to radians of steering-wheel angle")
-    p.add_argument("--cameras", help="udacity-sim: e.g. center,left,right (each its own drive)")
-    p.add_argument("--side-correction", type=float, default=0.2, help="udacity-sim: steering added to side cameras")
+    p.add_argument("--cameras", type=lambda v: v.split(","), help="udacity-sim: e.g. center,left,right (each its own drive)")
+    p.add_argument("--side-correction", type=float, help="udacity-sim: steering added to side cameras (default 0.2)")
     p.add_argument("--keep-deleted", action="store_true", help="donkey: import records the tub marks deleted")
-    p.add_argument("--throttle-scale", type=float, default=1.0, help="donkey: e.g. -1 where forward is negative")
+    p.add_argument("--throttle-scale", type=float, help="donkey: e.g. -1 where forward is negative")
     p.add_argument("--wheel-unit", choices=["deg", "rad"], help="deeptesla: override the unit of `wheel`")
+    p.add_argument("--fps", type=float, help="sullychen: frame rate of a data.txt without times")
     p.set_defaults(handler=_import)
 
     p = verbs.add_parser("train", help="train a model on a frame cache")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from steer.data.cache import FrameCache
-from steer.sources import deeptesla, donkey, udacity_sim
+from steer.sources import deeptesla, donkey, sullychen, udacity_sim
 from steer.sources.images import BadImage
 from steer.sources.importer import import_recording
 from steer.sources.table import split_points
@@ -182,3 +182,35 @@ def test_deeppicar_real_log(tmp_path):
     assert report["frames"] == 1000 and len(FrameCache(tmp_path / "cache").drives) == 1
     assert np.median(np.diff(drive.timestamps_s)) == pytest.approx(0.05, abs=1e-3)  # 20 Hz, not the header's 30
     assert set(np.round(drive.signals["steering"], 4)) == {0.0, -0.5236}
+
+
+def test_sullychen_2018_times_with_unpadded_milliseconds(tmp_path):
+    folder = tmp_path / "sully"
+    for i in range(3):
+        _jpeg(folder / f"{i}.jpg", size=(64, 114))
+    (folder / "data.txt").write_text("0.jpg 1.5,2018-07-01 17:09:44:912\n1.jpg -3.0,2018-07-01 17:09:45:11\n"
+                                     "2.jpg 0.0,2018-07-01 17:09:45:71")  # no newline at the end
+    table = sullychen.read(folder)
+    assert np.allclose(np.diff(table.timestamps_s), [0.099, 0.060])
+    assert table.signals["steering"].values[1] == pytest.approx(np.radians(-3.0))
+
+
+def test_sullychen_without_times_needs_a_frame_rate(tmp_path):
+    folder = tmp_path / "sully"
+    _jpeg(folder / "0.jpg")
+    (folder / "data.txt").write_text("0.jpg 1.5\n")
+    with pytest.raises(ValueError, match="has no times: give the frame rate"):
+        sullychen.read(folder)
+    assert sullychen.read(folder, fps=30).timestamps_s[0] == 0.0
+
+
+def test_options_of_another_format_are_refused(tmp_path):
+    folder = _sim(tmp_path / "sim", [_row(0)])
+    with pytest.raises(ValueError, match="takes no option \\['fps'\\]"):
+        import_recording(folder, tmp_path / "cache", fps=30)
+
+
+@needs_shared
+def test_sullychen_real_folder(tmp_path):
+    report = import_recording(SHARED / "sullychen" / "driving_dataset", tmp_path / "cache", fps=30)
+    assert report["frames"] == 101

@@ -15,13 +15,23 @@ from typing import Callable
 import numpy as np
 
 from steer.data.cache import MANIFEST, FrameCache
-from steer.sources import deeptesla, donkey, udacity_sim
+from steer.sources import deeptesla, donkey, sullychen, udacity_sim
 from steer.sources.table import FrameTable, to_drives
 
 FORMATS: dict[str, Callable[..., list[FrameTable]]] = {
     "udacity-sim": lambda path, cameras=("center",), **kw: [udacity_sim.read(path, camera=c, **kw) for c in cameras],
     "donkey": lambda path, **kw: [donkey.read(path, **kw)],
     "deeptesla": deeptesla.read,
+    "sullychen": lambda path, **kw: [sullychen.read(path, **kw)],
+}
+
+
+# The options each format takes, beyond size, crop and the gap that splits drives.
+FORMAT_OPTIONS = {
+    "udacity-sim": {"cameras", "side_correction", "steering_rad_per_unit"},
+    "donkey": {"keep_deleted", "steering_rad_per_unit", "throttle_scale"},
+    "deeptesla": {"wheel_unit"},
+    "sullychen": {"fps"},
 }
 
 
@@ -32,6 +42,8 @@ def detect(path: Path) -> str:
         return "donkey"
     if any(path.glob("out-key*.csv")) or any(path.glob("epoch*_steering.csv")):
         return "deeptesla"
+    if (path / "data.txt").exists():
+        return "sullychen"
     raise ValueError(f"{path}: cannot tell the layout; give --format ({', '.join(FORMATS)})")
 
 
@@ -61,6 +73,9 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
     fmt = fmt or detect(source)
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+    foreign = sorted(set(options) - FORMAT_OPTIONS[fmt])
+    if foreign:
+        raise ValueError(f"{source} is {fmt}, which takes no option {foreign}; it takes {sorted(FORMAT_OPTIONS[fmt])}")
     tables = FORMATS[fmt](source, **options)
     digest = source_hash(tables, {"format": fmt, "size": size, "crop": crop, "max_gap_s": max_gap_s, **options})
     if _already_imported(out, digest):

@@ -53,7 +53,7 @@ def _rows(log: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
 
 
 def read(folder: str | Path, camera: str = "center", steering_rad_per_unit: float | None = None,
-         side_correction: float = 0.0) -> FrameTable:
+         side_correction: float = 0.2) -> FrameTable:
     """One table for one camera (center, left or right); a side camera's steering is corrected by
     `side_correction` (simulator units) towards the centre line, as behavioural cloning does."""
     folder = Path(folder)
