@@ -5,7 +5,7 @@ import pytest
 
 from steer.data.cache import FrameCache
 from steer.data.drive import Drive, Signal
-from steer.data.windows import split_by_drive, stateful_batches, stateless_batches, windows
+from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches, windows
 
 
 def _drive(name="d", n=5, **changes):
@@ -89,3 +89,14 @@ def test_split_by_drive_is_disjoint_and_seeded():
     assert split == split_by_drive(names, (0.6, 0.2, 0.2), seed=1)
     with pytest.raises(ValueError, match="at least 3"):
         split_by_drive(["a", "b"], (0.6, 0.2, 0.2), seed=1)
+
+
+def test_split_by_time_cuts_each_drive_into_contiguous_blocks(tmp_path):
+    split = split_by_time({"a": 100, "b": 7}, (0.7, 0.15, 0.15))
+    assert split == {"train": ["a@0:70", "b@0:5"], "val": ["a@70:85", "b@5:6"], "test": ["a@85:100", "b@6:7"]}
+    cache = FrameCache.create(tmp_path, [_drive("a", n=10, timestamps_s=np.arange(10) * 0.1)])
+    part, = cache.by_name(["a@3:6"])
+    assert len(part) == 3 and part.timestamps_s[0] == pytest.approx(0.3) and part.frames.shape[0] == 3
+    assert np.allclose(part.signals["steering"], cache.drives[0].signals["steering"][3:6])
+    with pytest.raises(ValueError, match="no part 8:12"):
+        cache.by_name(["a@8:12"])

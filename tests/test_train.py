@@ -58,3 +58,13 @@ def test_stateless_training_and_sgd(tiny_cache, tmp_path):
 def test_unknown_option_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown training option"):
         TrainConfig.from_dict({"learning_rate": 0.1})
+
+
+def test_split_by_time_trains_and_evaluates_on_later_blocks(tiny_cache, tmp_path):
+    from steer.evaluate.evaluate import evaluate_run
+
+    run = train(_config(tiny_cache, tmp_path / "run", split_by="time", epochs=1))
+    split = json.loads((run / "run.json").read_text())["split"]
+    assert all("@" in name for part in split.values() for name in part)
+    metrics = evaluate_run(run)
+    assert metrics["frames"] == sum(int(n.split(":")[1]) - int(n.split("@")[1].split(":")[0]) for n in split["test"])

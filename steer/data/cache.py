@@ -36,6 +36,13 @@ class CachedDrive:
     def __len__(self) -> int:
         return len(self.timestamps_s)
 
+    def part(self, start: int, stop: int) -> "CachedDrive":
+        """Frames start..stop-1 as a drive of their own (still memory-mapped), named `name@start:stop`."""
+        if not 0 <= start < stop <= len(self):
+            raise ValueError(f"drive {self.name!r} has {len(self)} frames, no part {start}:{stop}")
+        return CachedDrive(f"{self.name}@{start}:{stop}", self.frames[start:stop], self.timestamps_s[start:stop],
+                           {k: v[start:stop] for k, v in self.signals.items()}, self.units)
+
     def targets(self, names: list[str]) -> np.ndarray:
         """(N, K) float32 of the named signals, in the cache's units."""
         missing = [n for n in names if n not in self.signals]
@@ -92,11 +99,16 @@ class FrameCache:
         return CachedDrive(entry["name"], frames, table[:, 0], signals, entry["units"])
 
     def by_name(self, names: list[str]) -> list[CachedDrive]:
+        """Drives by name; `name@start:stop` is that part of a drive."""
         index = {d.name: d for d in self.drives}
-        unknown = [n for n in names if n not in index]
+        unknown = [n for n in names if n.split("@")[0] not in index]
         if unknown:
             raise KeyError(f"no drive {unknown} in the cache at {self.root}")
-        return [index[n] for n in names]
+        found = []
+        for name in names:
+            base, _, span = name.partition("@")
+            found.append(index[base].part(*(int(v) for v in span.split(":"))) if span else index[base])
+        return found
 
     def hashes(self) -> dict[str, str]:
         return {d["name"]: d["hash"] for d in self.manifest["drives"]}

@@ -41,6 +41,18 @@ def split_by_drive(names: list[str], fractions: tuple[float, float, float], seed
             "test": sorted(order[n_train + n_val:])}
 
 
+def split_by_time(lengths: dict[str, int], fractions: tuple[float, float, float]) -> dict[str, list[str]]:
+    """Each drive cut into three contiguous blocks in time order (train, then validation, then test),
+    named `drive@start:stop`; for data with too few drives to hold some out whole."""
+    parts: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for name, n in sorted(lengths.items()):
+        edges = np.round(np.cumsum([0.0, *fractions]) / sum(fractions) * n).astype(int)
+        for part, a, b in zip(parts, edges, edges[1:]):
+            if b > a:
+                parts[part].append(f"{name}@{a}:{b}")
+    return parts
+
+
 def stateless_batches(lengths: list[int], length: int, stride: int, batch_size: int,
                       rng: np.random.Generator) -> list[list[Window]]:
     pool = windows(lengths, length, stride)

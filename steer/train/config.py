@@ -21,7 +21,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     clip_grad_norm: float = 1.0
     patience: int = 3  # epochs without a better validation loss before stopping
-    split: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])  # train, val, test drives
+    split: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])  # train, val, test fractions
+    split_by: str = "drive"  # "drive": whole drives held out; "time": each drive cut into three blocks
     seed: int = 0
     device: str = "cpu"
     threads: int = 0  # torch CPU threads; 0 = all cores

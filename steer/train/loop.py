@@ -13,7 +13,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from steer.data.cache import CachedDrive, FrameCache
-from steer.data.windows import split_by_drive, stateful_batches, stateless_batches
+from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
 from steer.models import SteerModel, create_model, detach_state, reset_state
 from steer.models.sequence import predict_sequence
 from steer.provenance import versions
@@ -96,7 +96,12 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     cache = FrameCache(config.cache)
-    split = split_by_drive([d.name for d in cache.drives], tuple(config.split), config.seed)
+    if config.split_by == "time":
+        split = split_by_time({d.name: len(d) for d in cache.drives}, tuple(config.split))
+    elif config.split_by == "drive":
+        split = split_by_drive([d.name for d in cache.drives], tuple(config.split), config.seed)
+    else:
+        raise ValueError(f"split_by must be 'drive' or 'time', not {config.split_by!r}")
     train_drives, val_drives = cache.by_name(split["train"]), cache.by_name(split["val"])
     model, optimizer, first_epoch, best, bad_epochs = _start(config, cache, train_drives, out, resume)
     (out / "run.json").write_text(json.dumps({
