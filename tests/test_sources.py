@@ -214,3 +214,12 @@ def test_options_of_another_format_are_refused(tmp_path):
 def test_sullychen_real_folder(tmp_path):
     report = import_recording(SHARED / "sullychen" / "driving_dataset", tmp_path / "cache", fps=30)
     assert report["frames"] == 101
+
+
+def test_two_sources_with_the_same_drive_names_are_refused(tmp_path):
+    first = _sim(tmp_path / "a" / "sim", [_row(0), _row(100)])
+    second = _sim(tmp_path / "b" / "sim", [_row(0), _row(100), _row(200)])
+    import_recording(first, tmp_path / "cache", size=(33, 100))
+    with pytest.raises(ValueError, match="already holds drives named \\['sim'\\]"):
+        import_recording(second, tmp_path / "cache", size=(33, 100))
+    assert len(FrameCache(tmp_path / "cache").drives[0]) == 2  # the first import is untouched

@@ -59,10 +59,8 @@ def source_hash(tables: list[FrameTable], options: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def _already_imported(out: Path, digest: str) -> bool:
-    if not (out / MANIFEST).exists():
-        return False
-    return any(d["meta"].get("source_hash") == digest for d in FrameCache(out).manifest["drives"])
+def _imported(out: Path) -> list[dict]:
+    return FrameCache(out).manifest["drives"] if (out / MANIFEST).exists() else []
 
 
 def import_recording(source: str | Path, out: str | Path, fmt: str | None = None, size: tuple[int, int] = (66, 200),
@@ -78,7 +76,8 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
         raise ValueError(f"{source} is {fmt}, which takes no option {foreign}; it takes {sorted(FORMAT_OPTIONS[fmt])}")
     tables = FORMATS[fmt](source, **options)
     digest = source_hash(tables, {"format": fmt, "size": size, "crop": crop, "max_gap_s": max_gap_s, **options})
-    if _already_imported(out, digest):
+    before = _imported(out)
+    if any(d["meta"].get("source_hash") == digest for d in before):
         return {"source": str(source), "skipped": "already in the cache", "source_hash": digest}
     drives, dropped = [], Counter()
     for table in tables:
@@ -89,6 +88,11 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
                                "size": list(size), "crop": list(crop),
                                "fps": float(1 / np.median(steps)) if len(steps) else None})
             drives.append(drive)
+    taken = {d["name"]: d["meta"].get("source") for d in before}
+    clash = [d.name for d in drives if d.name in taken]
+    if clash:
+        raise ValueError(f"{out} already holds drives named {clash} (from {taken[clash[0]]}); "
+                         f"import {source} into another cache or rename its folder")
     FrameCache.create(out, drives)
     return {"source": str(source), "format": fmt, "drives": {d.name: len(d) for d in drives},
             "frames": sum(len(d) for d in drives), "dropped": dict(dropped), "source_hash": digest}
