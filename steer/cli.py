@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     p.set_defaults(handler=_world)
 
-    p = verbs.add_parser("import", help="import recordings (udacity-sim, donkey, deeptesla, sullychen) into a frame cache")
+    p = verbs.add_parser("import", help="import recordings (udacity-sim, udacity, donkey, deeptesla, sullychen) into a frame cache")
     p.add_argument("source", nargs="+", help="recording folders")
     p.add_argument("--out", required=True, help="frame cache folder")
-    p.add_argument("--format", choices=["udacity-sim", "donkey", "deeptesla", "sullychen"], help="(default: detected)")
+    p.add_argument("--format", choices=["udacity-sim", "udacity", "donkey", "deeptesla", "sullychen"], help="(default: detected)")
     p.add_argument("--size", default="66x200", help="HEIGHTxWIDTH stored in the cache")
     p.add_argument("--crop", default="0,0", help="fractions of the height cut from the top and bottom")
     p.add_argument("--max-gap-s", type=float, default=1.0, help="a longer time gap starts a new drive")
@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--throttle-scale", type=float, help="donkey: e.g. -1 where forward is negative")
     p.add_argument("--wheel-unit", choices=["deg", "rad"], help="deeptesla: override the unit of `wheel`")
     p.add_argument("--fps", type=float, help="sullychen: frame rate of a data.txt without times")
+    p.add_argument("--camera", help="udacity: which camera's rows to read (default center)")
+    p.add_argument("--signals-only", action="store_true",
+                   help="udacity, deeptesla: import the logs without images or video, as drives without frames")
     p.set_defaults(handler=_import)
 
     p = verbs.add_parser("train", help="train a model on a frame cache")

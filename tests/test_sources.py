@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from steer.data.cache import FrameCache
-from steer.sources import deeptesla, donkey, sullychen, udacity_sim
+from steer.sources import deeptesla, donkey, sullychen, udacity, udacity_sim
 from steer.sources.images import BadImage
 from steer.sources.importer import import_recording
 from steer.sources.table import split_points
@@ -223,3 +223,49 @@ def test_two_sources_with_the_same_drive_names_are_refused(tmp_path):
     with pytest.raises(ValueError, match="already holds drives named \\['sim'\\]"):
         import_recording(second, tmp_path / "cache", size=(33, 100))
     assert len(FrameCache(tmp_path / "cache").drives[0]) == 2  # the first import is untouched
+
+
+def _challenge2(folder: Path, images: bool) -> Path:
+    folder.mkdir(parents=True)
+    lines = ["index,timestamp,width,height,frame_id,filename,angle,torque,speed,lat,long,alt"]
+    for i in range(4):
+        for cam, offset in (("left", 0), ("center", 3_000_000), ("right", 1_000_000)):
+            stamp = 1_479_424_215_873_184_606 + i * 50_000_000 + offset
+            lines.append(f"x,{stamp},640,480,{cam}_camera,{cam}/{stamp}.jpg,{0.01 * i},0.375,{20 + i},0,0,0")
+            if images:
+                _jpeg(folder / cam / f"{stamp}.jpg", size=(48, 64))
+    (folder / "interpolated.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_udacity_challenge2_reads_one_camera_of_the_interleaved_rows(tmp_path):
+    table = udacity.read(_challenge2(tmp_path / "hmb", images=True))
+    assert len(table.images) == 4 and all(p.parent.name == "center" for p in table.images)
+    assert np.allclose(np.diff(table.timestamps_s), 0.05)
+    assert table.signals["speed"].values[-1] == 23 and table.signals["torque"].unit == "N*m"
+    assert table.dropped == {"rows of other cameras (left_camera)": 4, "rows of other cameras (right_camera)": 4}
+
+
+def test_signal_only_drives_import_without_frames_and_are_not_trained_on(tmp_path):
+    report = import_recording(_challenge2(tmp_path / "hmb", images=False), tmp_path / "cache", signals_only=True)
+    assert report["rows"] == 4 and report["frames"] == 0
+    drive = FrameCache(tmp_path / "cache").drives[0]
+    assert drive.frames.shape == (0, 3, 66, 200) and len(drive) == 4
+    from steer.train.config import TrainConfig
+    from steer.train.loop import train
+
+    with pytest.raises(ValueError, match="no drive with frames"):
+        train(TrainConfig(cache=str(tmp_path / "cache"), out=str(tmp_path / "run")))
+
+
+@needs_shared
+def test_signal_only_logs_real(tmp_path):
+    tesla = import_recording(SHARED / "signals-only" / "tesla", tmp_path / "cache", signals_only=True)
+    assert tesla["rows"] == 1500 + 3900 + 7 * 2700 and tesla["frames"] == 0
+    drive = FrameCache(tmp_path / "cache").by_name(["epoch04_steering"])[0]
+    assert np.median(np.diff(drive.timestamps_s)) == pytest.approx(1 / 30, abs=1e-4)  # real microseconds
+    assert drive.signals["steering"].min() == pytest.approx(np.radians(-18))  # degrees in the file
+    challenge = import_recording(SHARED / "signals-only" / "challenge2", tmp_path / "cache", signals_only=True)
+    assert challenge["rows"] == 1500  # the centre camera's rows of 4,500
+    picar = import_recording(SHARED / "signals-only" / "deeppicar-v2", tmp_path / "cache", signals_only=True)
+    assert picar["rows"] == 3000 and set(picar["drives"]) == {"out-key-1-00", "out-key-1-01", "out-key-2", "out-key-6"}

@@ -5,7 +5,8 @@ Pairs found by name: `epochNN_steering.csv` with `epochNN_front.<mkv|mp4|avi>` (
 the video header (DeepPicar's AVI claims 30 fps for frames captured at 20 Hz). Despite its name,
 `ts_micro` holds Unix milliseconds in DeepPicar logs; the unit is read from the values' magnitude.
 `wheel` is the steering-wheel angle in degrees in DeepTesla and in radians in DeepPicar; steer stores
-radians, sign as recorded.
+radians, sign as recorded. With `signals_only`, logs import without their videos, as drives
+without frames (for analysis).
 """
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from steer.sources.table import FrameTable
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".avi")
 
 
-def pairs(folder: Path) -> list[tuple[Path, Path, str]]:
-    """(log, video, wheel unit) for every log in `folder` whose video is there too."""
+def pairs(folder: Path, signals_only: bool = False) -> list[tuple[Path, Path | None, str]]:
+    """(log, video, wheel unit) for every log in `folder`; the video is None with `signals_only`."""
     found = []
     for log in sorted(folder.glob("*.csv")):
         tesla = re.fullmatch(r"epoch(\d+)_steering\.csv", log.name)
@@ -33,7 +34,9 @@ def pairs(folder: Path) -> list[tuple[Path, Path, str]]:
             continue
         stem = f"epoch{tesla.group(1)}_front" if tesla else f"out-video{picar.group(1) or ''}"
         videos = [folder / (stem + s) for s in VIDEO_SUFFIXES if (folder / (stem + s)).exists()]
-        if not videos:
+        if signals_only:
+            videos = [None]
+        elif not videos:
             raise FileNotFoundError(f"{log}: no video {stem}{{{','.join(VIDEO_SUFFIXES)}}} beside it")
         found.append((log, videos[0], "deg" if tesla else "rad"))
     if not found:
@@ -47,7 +50,7 @@ def seconds(stamps: np.ndarray) -> np.ndarray:
     return stamps / 10.0 ** max(int(digits) - 10, 0)
 
 
-def read_pair(log: Path, video: Path, wheel_unit: str) -> FrameTable:
+def read_pair(log: Path, video: Path | None, wheel_unit: str) -> FrameTable:
     with log.open(newline="") as f:
         reader = csv.DictReader(f)
         frame_column = next((c for c in ("frame", "frame_index") if c in (reader.fieldnames or [])), None)
@@ -68,13 +71,14 @@ def read_pair(log: Path, video: Path, wheel_unit: str) -> FrameTable:
     if np.any(np.diff(frames) <= 0):
         bad = int(np.argmax(np.diff(frames) <= 0)) + 1
         raise ValueError(f"{rows[bad]}: frame numbers must increase")
-    in_video = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT))
+    in_video = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)) if video else 0
     dropped = Counter({"video frames no row refers to": in_video - len(frames)} if in_video > frames[-1] + 1 else {})
     steering = np.radians(wheel) if wheel_unit == "deg" else wheel
     return FrameTable(log.stem, [], seconds(stamps), {"steering": Signal(steering, "rad")}, rows, dropped,
                       video=video, video_frames=frames)
 
 
-def read(folder: str | Path, wheel_unit: str | None = None) -> list[FrameTable]:
-    """One table per log and video pair; `wheel_unit` ("deg" or "rad") overrides the unit by name."""
-    return [read_pair(log, video, wheel_unit or unit) for log, video, unit in pairs(Path(folder))]
+def read(folder: str | Path, wheel_unit: str | None = None, signals_only: bool = False) -> list[FrameTable]:
+    """One table per log and video pair; `wheel_unit` ("deg" or "rad") overrides the unit by name;
+    with `signals_only` the videos are not read and the drives have no frames."""
+    return [read_pair(log, video, wheel_unit or unit) for log, video, unit in pairs(Path(folder), signals_only)]

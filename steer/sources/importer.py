@@ -15,12 +15,13 @@ from typing import Callable
 import numpy as np
 
 from steer.data.cache import MANIFEST, FrameCache
-from steer.sources import deeptesla, donkey, sullychen, udacity_sim
+from steer.sources import deeptesla, donkey, sullychen, udacity, udacity_sim
 from steer.sources.table import FrameTable, to_drives
 
 FORMATS: dict[str, Callable[..., list[FrameTable]]] = {
     "udacity-sim": lambda path, cameras=("center",), **kw: [udacity_sim.read(path, camera=c, **kw) for c in cameras],
     "donkey": lambda path, **kw: [donkey.read(path, **kw)],
+    "udacity": lambda path, **kw: [udacity.read(path, **kw)],
     "deeptesla": deeptesla.read,
     "sullychen": lambda path, **kw: [sullychen.read(path, **kw)],
 }
@@ -30,7 +31,8 @@ FORMATS: dict[str, Callable[..., list[FrameTable]]] = {
 FORMAT_OPTIONS = {
     "udacity-sim": {"cameras", "side_correction", "steering_rad_per_unit"},
     "donkey": {"keep_deleted", "steering_rad_per_unit", "throttle_scale"},
-    "deeptesla": {"wheel_unit"},
+    "udacity": {"camera", "signals_only"},
+    "deeptesla": {"wheel_unit", "signals_only"},
     "sullychen": {"fps"},
 }
 
@@ -40,6 +42,8 @@ def detect(path: Path) -> str:
         return "udacity-sim"
     if (path / "manifest.json").exists() or (path / "meta.json").exists():
         return "donkey"
+    if (path / "interpolated.csv").exists():
+        return "udacity"
     if any(path.glob("out-key*.csv")) or any(path.glob("epoch*_steering.csv")):
         return "deeptesla"
     if (path / "data.txt").exists():
@@ -54,7 +58,8 @@ def source_hash(tables: list[FrameTable], options: dict) -> str:
         for log in sorted({row.split(" line ")[0] for row in table.rows}):
             if Path(log).is_file() and Path(log).suffix != ".json":
                 h.update(Path(log).read_bytes())
-        for path, row in zip(table.images or [table.video] * len(table.rows), table.rows):
+        frames = table.images or ([table.video] * len(table.rows) if table.video else [])
+        for path, row in zip(frames, table.rows):
             h.update(f"{path.name}:{path.stat().st_size}:{row}".encode())
     return h.hexdigest()[:16]
 
@@ -66,7 +71,8 @@ def _imported(out: Path) -> list[dict]:
 def import_recording(source: str | Path, out: str | Path, fmt: str | None = None, size: tuple[int, int] = (66, 200),
                      crop: tuple[float, float] = (0.0, 0.0), max_gap_s: float = 1.0, processes: int | None = None,
                      **options) -> dict:
-    """Import `source` into the cache at `out`; returns a report (drives, frames, what was dropped)."""
+    """Import `source` into the cache at `out`; returns a report (drives and their rows, frames, what
+    was left out on purpose). Rows and frames differ only for signal-only drives, which have no frames."""
     source, out = Path(source), Path(out)
     fmt = fmt or detect(source)
     if fmt not in FORMATS:
@@ -95,4 +101,5 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
                          f"import {source} into another cache or rename its folder")
     FrameCache.create(out, drives)
     return {"source": str(source), "format": fmt, "drives": {d.name: len(d) for d in drives},
-            "frames": sum(len(d) for d in drives), "dropped": dict(dropped), "source_hash": digest}
+            "rows": sum(len(d) for d in drives), "frames": sum(len(d.frames) for d in drives),
+            "dropped": dict(dropped), "source_hash": digest}

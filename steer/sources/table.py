@@ -16,7 +16,8 @@ from steer.sources.images import decode_image, decode_video
 
 @dataclass
 class FrameTable:
-    """A row's frame is an image file (`images`) or a frame of one video (`video`, `video_frames`)."""
+    """A row's frame is an image file (`images`) or a frame of one video (`video`, `video_frames`);
+    with neither, the rows are signals only and the drives have no frames."""
     name: str
     images: list[Path]
     timestamps_s: np.ndarray

@@ -96,10 +96,13 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     cache = FrameCache(config.cache)
+    with_frames = [d for d in cache.drives if len(d.frames)]  # signal-only drives are for analysis
+    if not with_frames:
+        raise ValueError(f"the cache at {config.cache} has no drive with frames to train on")
     if config.split_by == "time":
-        split = split_by_time({d.name: len(d) for d in cache.drives}, tuple(config.split))
+        split = split_by_time({d.name: len(d) for d in with_frames}, tuple(config.split))
     elif config.split_by == "drive":
-        split = split_by_drive([d.name for d in cache.drives], tuple(config.split), config.seed)
+        split = split_by_drive([d.name for d in with_frames], tuple(config.split), config.seed)
     else:
         raise ValueError(f"split_by must be 'drive' or 'time', not {config.split_by!r}")
     train_drives, val_drives = cache.by_name(split["train"]), cache.by_name(split["val"])
