@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fps", type=float, help="sullychen: frame rate of a data.txt without times")
     p.add_argument("--camera", help="udacity: which camera's rows to read (default center)")
     p.add_argument("--signals-only", action="store_true",
-                   help="udacity, deeptesla: import the logs without images or video, as drives without frames")
+                   help="udacity, deeptesla, sullychen: import the logs without images or video, as drives without frames")
     p.set_defaults(handler=_import)
 
     p = verbs.add_parser("train", help="train a model on a frame cache")

@@ -269,3 +269,12 @@ def test_signal_only_logs_real(tmp_path):
     assert challenge["rows"] == 1500  # the centre camera's rows of 4,500
     picar = import_recording(SHARED / "signals-only" / "deeppicar-v2", tmp_path / "cache", signals_only=True)
     assert picar["rows"] == 3000 and set(picar["drives"]) == {"out-key-1-00", "out-key-1-01", "out-key-2", "out-key-6"}
+
+
+@needs_shared
+def test_sullychen_2018_log_without_images(tmp_path):
+    report = import_recording(SHARED / "signals-only" / "sullychen-2018", tmp_path / "cache", signals_only=True,
+                              max_gap_s=5.0)
+    assert report["rows"] == 5000 and report["frames"] == 0
+    drive = FrameCache(tmp_path / "cache").drives[0]
+    assert np.median(np.diff(drive.timestamps_s)) == pytest.approx(0.057, abs=0.002)  # about 17.5 Hz

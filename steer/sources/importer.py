@@ -33,7 +33,7 @@ FORMAT_OPTIONS = {
     "donkey": {"keep_deleted", "steering_rad_per_unit", "throttle_scale"},
     "udacity": {"camera", "signals_only"},
     "deeptesla": {"wheel_unit", "signals_only"},
-    "sullychen": {"fps"},
+    "sullychen": {"fps", "signals_only"},
 }
 
 

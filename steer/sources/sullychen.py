@@ -3,7 +3,8 @@
 
 The angle is the steering-wheel angle in degrees, stored as radians, sign as recorded. The 2018
 times write milliseconds after a colon without zero padding (`17:09:45:11` is 45.011 s). The 2017
-set has no times: give `fps` and time is the line number over it.
+set has no times: give `fps` and time is the line number over it. With `signals_only` the images
+are not needed and the drive has no frames.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def _seconds(match: re.Match) -> float:
     return stamp.timestamp() + int(match["ms"]) / 1000.0
 
 
-def read(folder: str | Path, fps: float | None = None) -> FrameTable:
+def read(folder: str | Path, fps: float | None = None, signals_only: bool = False) -> FrameTable:
     folder = Path(folder)
     log = folder / "data.txt"
     if not log.exists():
@@ -38,7 +39,7 @@ def read(folder: str | Path, fps: float | None = None) -> FrameTable:
         if not match:
             raise ValueError(f"{where}: expected '<image> <angle>[,<date time:ms>]', got {line!r}")
         path = folder / match["image"]
-        if not path.exists():
+        if not signals_only and not path.exists():
             raise FileNotFoundError(f"{where}: image {match['image']} is not in {folder}")
         try:
             angles.append(float(match["angle"]))
@@ -51,5 +52,5 @@ def read(folder: str | Path, fps: float | None = None) -> FrameTable:
     if np.isnan(times).all():
         if not fps:
             raise ValueError(f"{log} has no times: give the frame rate (fps)")
-        times = np.arange(len(images)) / fps
-    return FrameTable(folder.name, images, times, {"steering": Signal(np.radians(angles), "rad")}, rows)
+        times = np.arange(len(rows)) / fps
+    return FrameTable(folder.name, [] if signals_only else images, times, {"steering": Signal(np.radians(angles), "rad")}, rows)
