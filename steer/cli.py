@@ -35,7 +35,16 @@ def _world(args: argparse.Namespace) -> None:
     height, width = (int(v) for v in args.size.split("x"))
     world = WorldConfig(frames_per_drive=args.frames, fps=args.fps, drop_rate=args.drop_rate,
                         burst_rate=args.burst_rate, camera=Camera(height_px=height, width_px=width))
-    cache = FrameCache.create(args.out, generate_drives(world, args.drives, args.seed, args.processes))
+    if args.replay:
+        from steer.data.drive import Signal
+        from steer.world.replay import replay
+
+        logs = FrameCache(args.replay).drives
+        drives = (replay(d.timestamps_s, {k: Signal(v, d.units[k]) for k, v in d.signals.items()}, world,
+                         args.seed + i, d.name, args.speed_mps) for i, d in enumerate(logs))
+    else:
+        drives = generate_drives(world, args.drives, args.seed, args.processes)
+    cache = FrameCache.create(args.out, drives)
     print(f"{len(cache.drives)} drives in {args.out}")
 
 
@@ -91,6 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--burst-rate", type=float, default=0.004, help="chance that a noise burst starts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--replay", metavar="CACHE",
+                   help="instead of generating drivers, replay the logs in this cache (e.g. signal-only imports)")
+    p.add_argument("--speed-mps", type=float, help="--replay: constant speed for logs without one")
     p.set_defaults(handler=_world)
 
     p = verbs.add_parser("import", help="import recordings (udacity-sim, udacity, donkey, deeptesla, sullychen) into a frame cache")

@@ -278,3 +278,13 @@ def test_sullychen_2018_log_without_images(tmp_path):
     assert report["rows"] == 5000 and report["frames"] == 0
     drive = FrameCache(tmp_path / "cache").drives[0]
     assert np.median(np.diff(drive.timestamps_s)) == pytest.approx(0.057, abs=0.002)  # about 17.5 Hz
+
+
+def test_world_replays_a_signal_only_import(tmp_path):
+    from steer.cli import main
+
+    import_recording(_challenge2(tmp_path / "hmb", images=False), tmp_path / "signals", signals_only=True)
+    main(["world", "--replay", str(tmp_path / "signals"), "--out", str(tmp_path / "rendered")])
+    drive = FrameCache(tmp_path / "rendered").drives[0]
+    assert drive.frames.shape == (4, 3, 66, 200) and drive.name == "hmb-center"
+    assert np.allclose(drive.signals["speed"], [20, 21, 22, 23])

@@ -75,3 +75,25 @@ def test_driver_keeps_the_car_in_its_lane():
     # the steering follows the bends: not constant, within the wheel's limits
     steering = drive.signals["steering"].values
     assert steering.std() > 0.02 and np.abs(steering).max() < 7.85
+
+
+def test_replayed_log_keeps_the_car_in_its_lane():
+    from steer.data.drive import Signal
+    from steer.world.replay import path_of, replay, road_under
+
+    world = WorldConfig()
+    t = np.arange(300) / 20
+    steering = Signal(1.5 * np.sin(t / 3), "rad")  # S-bends
+    speed = Signal(12 + 3 * np.sin(t / 5), "m/s")
+    x, y, yaw = path_of(t, steering.values, speed.values, world.car)
+    road = road_under(x, y, yaw, world.driver.lane_offset_m)
+    index, offsets = 0, []
+    for i in range(len(t)):
+        index, offset = road.project(x[i], y[i], index)
+        offsets.append(offset)
+    assert np.allclose(offsets, world.driver.lane_offset_m, atol=0.05)  # in the right-hand lane throughout
+    drive = replay(t, {"steering": steering, "speed": speed}, world, seed=1, name="log")
+    assert drive.frames.shape == (300, 66, 200, 3) and drive.frames.mean() > 50
+    assert np.array_equal(drive.signals["steering"].values, steering.values)
+    with pytest.raises(ValueError, match="no speed"):
+        replay(t, {"steering": steering}, world, seed=1, name="log")
