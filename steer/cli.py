@@ -52,7 +52,8 @@ def _import(args: argparse.Namespace) -> None:
     from steer.sources.importer import FORMAT_OPTIONS, import_recording
 
     names = set().union(*FORMAT_OPTIONS.values())
-    options = {k: getattr(args, k) for k in sorted(names) if getattr(args, k) not in (None, False)}
+    options = json.loads(open(args.config).read()) if args.config else {}
+    options.update({k: getattr(args, k) for k in sorted(names) if getattr(args, k) not in (None, False)})
     height, width = (int(v) for v in args.size.split("x"))
     crop = tuple(float(v) for v in args.crop.split(","))
     for source in args.source:
@@ -105,10 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--speed-mps", type=float, help="--replay: constant speed for logs without one")
     p.set_defaults(handler=_world)
 
-    p = verbs.add_parser("import", help="import recordings (udacity-sim, udacity, donkey, deeptesla, sullychen) into a frame cache")
+    p = verbs.add_parser("import", help="import recordings (udacity-sim, udacity, donkey, deeptesla, sullychen, generic) into a frame cache")
     p.add_argument("source", nargs="+", help="recording folders")
     p.add_argument("--out", required=True, help="frame cache folder")
-    p.add_argument("--format", choices=["udacity-sim", "udacity", "donkey", "deeptesla", "sullychen"], help="(default: detected)")
+    p.add_argument("--format", choices=["udacity-sim", "udacity", "donkey", "deeptesla", "sullychen", "generic"], help="(default: detected)")
     p.add_argument("--size", default="66x200", help="HEIGHTxWIDTH stored in the cache")
     p.add_argument("--crop", default="0,0", help="fractions of the height cut from the top and bottom")
     p.add_argument("--max-gap-s", type=float, default=1.0, help="a longer time gap starts a new drive")
@@ -119,8 +120,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--keep-deleted", action="store_true", help="donkey: import records the tub marks deleted")
     p.add_argument("--throttle-scale", type=float, help="donkey: e.g. -1 where forward is negative")
     p.add_argument("--wheel-unit", choices=["deg", "rad"], help="deeptesla: override the unit of `wheel`")
-    p.add_argument("--fps", type=float, help="sullychen: frame rate of a data.txt without times")
+    p.add_argument("--fps", type=float, help="sullychen, generic: frame rate where the log has no times")
     p.add_argument("--camera", help="udacity: which camera's rows to read (default center)")
+    p.add_argument("--config", help="generic: JSON file of the generic options below (flags override it)")
+    p.add_argument("--signals", help="generic: steer's name=CSV column:unit, e.g. steering=wheel:deg,speed=v:km/h")
+    p.add_argument("--frames", help="generic: a video file or an image folder, relative to the source")
+    p.add_argument("--csv-file", help="generic: the CSV (default: the only one in the source)")
+    p.add_argument("--frame", help="generic: the column of frame numbers or image names (default frame)")
+    p.add_argument("--frame-base", type=int, help="generic: number of the video's first frame (default 0)")
+    p.add_argument("--time", help="generic: the time column (else --fps)")
+    p.add_argument("--time-unit", choices=["s", "ms", "us", "ns", "unix"], help="generic: (default s)")
     p.add_argument("--signals-only", action="store_true",
                    help="udacity, deeptesla, sullychen: import the logs without images or video, as drives without frames")
     p.set_defaults(handler=_import)

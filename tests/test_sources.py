@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from steer.data.cache import FrameCache
-from steer.sources import deeptesla, donkey, sullychen, udacity, udacity_sim
+from steer.sources import deeptesla, donkey, generic, sullychen, udacity, udacity_sim
 from steer.sources.images import BadImage
 from steer.sources.importer import import_recording
 from steer.sources.table import split_points
@@ -288,3 +288,36 @@ def test_world_replays_a_signal_only_import(tmp_path):
     drive = FrameCache(tmp_path / "rendered").drives[0]
     assert drive.frames.shape == (4, 3, 66, 200) and drive.name == "hmb-center"
     assert np.allclose(drive.signals["speed"], [20, 21, 22, 23])
+
+
+def test_generic_video_with_columns_and_units_from_the_command_line(tmp_path, capsys):
+    from steer.cli import main
+
+    folder = _video_log(tmp_path / "rec", frames_in_video=6, rows=6)
+    (folder / "out-key.csv").rename(folder / "log.csv")
+    text = (folder / "log.csv").read_text().replace("ts_micro,frame,wheel", "t_ms,n,angle_deg")
+    (folder / "log.csv").write_text(text)
+    main(["import", str(folder), "--out", str(tmp_path / "cache"), "--format", "generic", "--frames", "out-video.avi",
+          "--frame", "n", "--frame-base", "1", "--time", "t_ms", "--time-unit", "ms",
+          "--signals", "steering=angle_deg:deg", "--size", "24x32"])
+    drive = FrameCache(tmp_path / "cache").drives[0]
+    assert len(drive.frames) == 6 and np.allclose(np.diff(drive.timestamps_s), 0.05)
+    assert drive.signals["steering"][0] == pytest.approx(np.radians(-0.5)) and drive.units["steering"] == "rad"
+
+
+def test_generic_images_and_bad_specs(tmp_path):
+    folder = tmp_path / "rec"
+    for i in range(3):
+        _jpeg(folder / "img" / f"f{i}.jpg", size=(40, 60))
+    (folder / "log.csv").write_text("file,kmh,steer\nf0.jpg,36,0.1\nf1.jpg,72,0.2\nf2.jpg,x,0.3\n")
+    with pytest.raises(ValueError, match="line 4: kmh is not a number"):
+        generic.read(folder, signals="speed=kmh:km/h", frames="img", frame="file", fps=10)
+    (folder / "log.csv").write_text("file,kmh,steer\nf0.jpg,36,0.1\nf1.jpg,72,0.2\nf2.jpg,0,0.3\n")
+    table = generic.read(folder, signals="speed=kmh:km/h,steering=steer:rad", frames="img", frame="file", fps=10)
+    assert np.allclose(table.signals["speed"].values, [10, 20, 0]) and len(table.images) == 3
+    with pytest.raises(ValueError, match="unknown unit 'furlong'"):
+        generic.read(folder, signals="speed=kmh:furlong", fps=10)
+    with pytest.raises(ValueError, match="no column \\['wheel'\\]"):
+        generic.read(folder, signals="steering=wheel:deg", fps=10)
+    with pytest.raises(ValueError, match="time column or the frame rate"):
+        generic.read(folder, signals="steering=steer:rad")

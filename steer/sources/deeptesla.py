@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from steer.data.drive import Signal
-from steer.sources.table import FrameTable
+from steer.sources.table import FrameTable, seconds
 
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".avi")
 
@@ -42,12 +42,6 @@ def pairs(folder: Path, signals_only: bool = False) -> list[tuple[Path, Path | N
     if not found:
         raise FileNotFoundError(f"{folder}: no epochNN_steering.csv or out-key.csv")
     return found
-
-
-def seconds(stamps: np.ndarray) -> np.ndarray:
-    """Unix time in s, ms, us or ns, by magnitude (a date after 2001 has 10 digits in seconds)."""
-    digits = np.floor(np.log10(np.abs(stamps[0]))) + 1 if stamps[0] else 10
-    return stamps / 10.0 ** max(int(digits) - 10, 0)
 
 
 def read_pair(log: Path, video: Path | None, wheel_unit: str) -> FrameTable:

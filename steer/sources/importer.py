@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from steer.data.cache import MANIFEST, FrameCache
-from steer.sources import deeptesla, donkey, sullychen, udacity, udacity_sim
+from steer.sources import deeptesla, donkey, generic, sullychen, udacity, udacity_sim
 from steer.sources.table import FrameTable, to_drives
 
 FORMATS: dict[str, Callable[..., list[FrameTable]]] = {
@@ -24,6 +24,7 @@ FORMATS: dict[str, Callable[..., list[FrameTable]]] = {
     "udacity": lambda path, **kw: [udacity.read(path, **kw)],
     "deeptesla": deeptesla.read,
     "sullychen": lambda path, **kw: [sullychen.read(path, **kw)],
+    "generic": lambda path, **kw: [generic.read(path, **kw)],
 }
 
 
@@ -34,6 +35,7 @@ FORMAT_OPTIONS = {
     "udacity": {"camera", "signals_only"},
     "deeptesla": {"wheel_unit", "signals_only"},
     "sullychen": {"fps", "signals_only"},
+    "generic": {"signals", "frames", "csv_file", "frame", "frame_base", "time", "time_unit", "fps"},
 }
 
 

@@ -39,6 +39,12 @@ class FrameTable:
             raise ValueError(f"{self.rows[int(np.argmax(np.isnan(self.timestamps_s)))]}: time is missing")
 
 
+def seconds(stamps: np.ndarray) -> np.ndarray:
+    """Unix time in s, ms, us or ns, by magnitude (a date after 2001 has 10 digits in seconds)."""
+    digits = np.floor(np.log10(np.abs(stamps[0]))) + 1 if stamps[0] else 10
+    return stamps / 10.0 ** max(int(digits) - 10, 0)
+
+
 def split_points(timestamps_s: np.ndarray, max_gap_s: float) -> list[int]:
     """Row indices where a new drive starts: time jumps forward by more than `max_gap_s` or goes back."""
     steps = np.diff(timestamps_s)

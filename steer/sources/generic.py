@@ -1,0 +1,104 @@
+"""Any recording: a video or a folder of images beside a CSV, described by options instead of a known
+layout (`steer import --config FILE.json` takes the same keys from a file).
+
+    frames:  "video.mp4" (a video in the folder; the frame column holds frame numbers) or "images/"
+             (a folder; the frame column holds file names); empty for signals only
+    csv:     the CSV file (default: the only one in the folder)
+    frame:   the frame column; `frame_base` is the number of the video's first frame (0 or 1)
+    time:    the time column and `time_unit` (s, ms, us, ns, or unix: s/ms/us/ns by magnitude),
+             or no column and `fps`
+    signals: "steering=wheel:deg,speed=spd:km/h" - steer's name = the CSV column : its unit
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from steer.data.drive import Signal
+from steer.sources.table import FrameTable, seconds
+
+# unit in the file -> (factor to steer's unit, steer's unit)
+UNITS = {"rad": (1.0, "rad"), "deg": (np.pi / 180, "rad"), "m/s": (1.0, "m/s"), "km/h": (1 / 3.6, "m/s"),
+         "mph": (0.44704, "m/s"), "1": (1.0, "1"), "percent": (0.01, "1"), "N*m": (1.0, "N*m")}
+TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+
+
+def parse_signals(spec: str) -> dict[str, tuple[str, str]]:
+    """"steering=wheel:deg,speed=spd:km/h" -> {"steering": ("wheel", "deg"), "speed": ("spd", "km/h")}."""
+    out = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        name, _, rest = item.partition("=")
+        column, _, unit = rest.rpartition(":")
+        if not (name and column and unit):
+            raise ValueError(f"signal {item!r}: expected name=column:unit, e.g. steering=wheel:deg")
+        if unit not in UNITS:
+            raise ValueError(f"signal {item!r}: unknown unit {unit!r}; known: {', '.join(UNITS)}")
+        out[name] = (column, unit)
+    return out
+
+
+def _csv_file(folder: Path, name: str | None) -> Path:
+    if name:
+        return folder / name
+    found = sorted(folder.glob("*.csv"))
+    if len(found) != 1:
+        raise ValueError(f"{folder}: {len(found)} CSV files; say which with the csv option")
+    return found[0]
+
+
+def read(folder: str | Path, signals: str = "", frames: str = "", csv_file: str | None = None,
+         frame: str = "frame", frame_base: int = 0, time: str | None = None, time_unit: str = "s",
+         fps: float | None = None) -> FrameTable:
+    folder = Path(folder)
+    wanted = parse_signals(signals)
+    if not wanted:
+        raise ValueError("generic: give the signals, e.g. signals='steering=wheel:deg'")
+    log = _csv_file(folder, csv_file)
+    with log.open(newline="") as f:
+        reader = csv.DictReader(f)
+        columns = [c for c, _ in wanted.values()] + [c for c in (time,) if c] + ([frame] if frames else [])
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{log}: no column {missing}; it has {reader.fieldnames}")
+        table = [(number, row) for number, row in enumerate(reader, 2)]
+    rows = [f"{log} line {number}" for number, _ in table]
+
+    def numbers(column: str) -> np.ndarray:
+        try:
+            return np.array([float(row[column]) for _, row in table])
+        except ValueError:
+            bad = next(n for n, row in table if not _is_number(row[column]))
+            raise ValueError(f"{log} line {bad}: {column} is not a number") from None
+
+    if time:
+        stamps = numbers(time)
+        times = seconds(stamps) if time_unit == "unix" else stamps * TIME_UNITS[time_unit]
+    elif fps:
+        times = np.arange(len(table)) / fps
+    else:
+        raise ValueError(f"{log}: give a time column or the frame rate (fps)")
+    out = {name: Signal(numbers(column) * UNITS[unit][0], UNITS[unit][1]) for name, (column, unit) in wanted.items()}
+    source = folder / frames if frames else None
+    if source is not None and source.is_dir():
+        images = [source / row[frame] for _, row in table]
+        absent = next((i for i, p in enumerate(images) if not p.exists()), None)
+        if absent is not None:
+            raise FileNotFoundError(f"{rows[absent]}: image {images[absent].name} is not in {source}")
+        return FrameTable(folder.name, images, times, out, rows)
+    if source is not None:
+        indices = numbers(frame).astype(int) - frame_base
+        bad = np.flatnonzero((np.diff(indices, prepend=-1) <= 0))
+        if len(bad):
+            raise ValueError(f"{rows[bad[0]]}: frame numbers must increase from {frame_base}")
+        return FrameTable(folder.name, [], times, out, rows, video=source, video_frames=indices)
+    return FrameTable(folder.name, [], times, out, rows)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
