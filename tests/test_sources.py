@@ -321,3 +321,26 @@ def test_generic_images_and_bad_specs(tmp_path):
         generic.read(folder, signals="steering=wheel:deg", fps=10)
     with pytest.raises(ValueError, match="time column or the frame rate"):
         generic.read(folder, signals="steering=steer:rad")
+
+
+def test_an_interrupted_import_is_done_again(tmp_path, monkeypatch):
+    from steer.data import cache as cache_module
+
+    folder = _sim(tmp_path / "sim", [_row(0), _row(100), _row(3000), _row(3100)])  # two drives (a gap)
+    write = cache_module._write_drive
+    calls = []
+
+    def crash_on_second(root, drive):
+        calls.append(drive.name)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return write(root, drive)
+
+    monkeypatch.setattr(cache_module, "_write_drive", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        import_recording(folder, tmp_path / "cache", size=(33, 100))
+    monkeypatch.setattr(cache_module, "_write_drive", write)
+    assert [d.name for d in FrameCache(tmp_path / "cache").drives] == ["sim-00"]
+    report = import_recording(folder, tmp_path / "cache", size=(33, 100))
+    assert report["frames"] == 4 and len(FrameCache(tmp_path / "cache").drives) == 2
+    assert "skipped" in import_recording(folder, tmp_path / "cache", size=(33, 100))

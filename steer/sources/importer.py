@@ -85,7 +85,8 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
     tables = FORMATS[fmt](source, **options)
     digest = source_hash(tables, {"format": fmt, "size": size, "crop": crop, "max_gap_s": max_gap_s, **options})
     before = _imported(out)
-    if any(d["meta"].get("source_hash") == digest for d in before):
+    done = [d for d in before if d["meta"].get("source_hash") == digest]
+    if done and len(done) == done[0]["meta"].get("source_drives"):
         return {"source": str(source), "skipped": "already in the cache", "source_hash": digest}
     drives, dropped = [], Counter()
     for table in tables:
@@ -96,7 +97,9 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
                                "size": list(size), "crop": list(crop),
                                "fps": float(1 / np.median(steps)) if len(steps) else None})
             drives.append(drive)
-    taken = {d["name"]: d["meta"].get("source") for d in before}
+    for drive in drives:
+        drive.meta["source_drives"] = len(drives)  # an interrupted import left fewer: it is done again
+    taken = {d["name"]: d["meta"].get("source") for d in before if d["meta"].get("source_hash") != digest}
     clash = [d.name for d in drives if d.name in taken]
     if clash:
         raise ValueError(f"{out} already holds drives named {clash} (from {taken[clash[0]]}); "

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from steer.data.drive import Drive, Signal
 from steer.sources.images import decode_image, decode_video
@@ -57,14 +58,17 @@ def _decode_images(images: list[Path], size: tuple[int, int], crop: tuple[float,
     # its own slice of one array: no process start-up, no copies.
     frames = np.empty((len(images), *size, 3), np.uint8)
 
-    def decode_rows(bounds: tuple[int, int]) -> None:
+    def decode_rows(bounds: tuple[int, int]) -> int:
         for i in range(*bounds):
             frames[i] = decode_image(images[i], size, crop)
+        return bounds[1] - bounds[0]
 
     workers = processes or os.cpu_count() or 1
-    edges = np.linspace(0, len(frames), 4 * workers + 1).astype(int)
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(decode_rows, zip(edges[:-1], edges[1:])))
+    edges = np.linspace(0, len(frames), 16 * workers + 1).astype(int)
+    with ThreadPoolExecutor(workers) as pool, tqdm(total=len(frames), unit="frame", desc="decoding",
+                                                   leave=False, disable=len(frames) < 1000) as bar:
+        for done in pool.map(decode_rows, zip(edges[:-1], edges[1:])):
+            bar.update(done)
     return frames
 
 
