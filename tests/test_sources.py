@@ -344,3 +344,24 @@ def test_an_interrupted_import_is_done_again(tmp_path, monkeypatch):
     report = import_recording(folder, tmp_path / "cache", size=(33, 100))
     assert report["frames"] == 4 and len(FrameCache(tmp_path / "cache").drives) == 2
     assert "skipped" in import_recording(folder, tmp_path / "cache", size=(33, 100))
+
+
+def test_udacity_raw_export_interpolates_steering_onto_frame_times(tmp_path):
+    folder = tmp_path / "raw"
+    start = 1_479_424_215_000_000_000
+    camera = ["timestamp,width,height,frame_id,filename"]
+    for i in range(5):  # 20 Hz frames, the first before the steering log starts
+        stamp = start - 10_000_000 + i * 50_000_000
+        camera.append(f"{stamp},64,48,center_camera,center/{stamp}.jpg")
+        _jpeg(folder / "center" / f"{stamp}.jpg", size=(48, 64))
+    (folder / "camera.csv").write_text("\n".join(camera) + "\n")
+    steering = ["timestamp,angle,torque,speed"] + [
+        f"{start + i * 20_000_000},{0.001 * i},0.1,{20 + 0.01 * i}" for i in range(12)]  # 50 Hz
+    (folder / "steering.csv").write_text("\n".join(steering) + "\n")
+    table = udacity.read(folder)
+    assert len(table.images) == 4 and table.dropped == {"frames outside the steering log's time span": 1}
+    # the frame 40 ms after the log starts sits between the rows at 40 and 60 ms: angle 0.002
+    assert table.signals["steering"].values[0] == pytest.approx(0.002)
+    (folder / "steering.csv").write_text("\n".join(steering[:3] + steering[2:3] + steering[3:]) + "\n")
+    with pytest.raises(ValueError, match="steering.csv line 4: time does not increase"):
+        udacity.read(folder)

@@ -44,7 +44,7 @@ def detect(path: Path) -> str:
         return "udacity-sim"
     if (path / "manifest.json").exists() or (path / "meta.json").exists():
         return "donkey"
-    if (path / "interpolated.csv").exists():
+    if (path / "interpolated.csv").exists() or (path / "steering.csv").exists():
         return "udacity"
     if any(path.glob("out-key*.csv")) or any(path.glob("epoch*_steering.csv")):
         return "deeptesla"
