@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 from dataclasses import fields
+from pathlib import Path
 
 from steer.train.config import TrainConfig
 
@@ -52,7 +53,7 @@ def _import(args: argparse.Namespace) -> None:
     from steer.sources.importer import FORMAT_OPTIONS, import_recording
 
     names = set().union(*FORMAT_OPTIONS.values())
-    options = json.loads(open(args.config).read()) if args.config else {}
+    options = json.loads(Path(args.config).read_text()) if args.config else {}
     options.update({k: getattr(args, k) for k in sorted(names) if getattr(args, k) not in (None, False)})
     height, width = (int(v) for v in args.size.split("x"))
     crop = tuple(float(v) for v in args.crop.split(","))
@@ -64,7 +65,7 @@ def _import(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from steer.train.loop import train
 
-    values = json.load(open(args.config)) if args.config else {}
+    values = json.loads(Path(args.config).read_text()) if args.config else {}
     values.update({f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None})
     config = TrainConfig.from_dict(values)
     if not config.cache or not config.out:
