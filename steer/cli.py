@@ -7,6 +7,7 @@ import os
 from dataclasses import fields
 from pathlib import Path
 
+from steer.sources import FORMAT_OPTIONS
 from steer.train.config import TrainConfig
 
 
@@ -50,7 +51,7 @@ def _world(args: argparse.Namespace) -> None:
 
 
 def _import(args: argparse.Namespace) -> None:
-    from steer.sources.importer import FORMAT_OPTIONS, import_recording
+    from steer.sources.importer import import_recording
 
     names = set().union(*FORMAT_OPTIONS.values())
     options = json.loads(Path(args.config).read_text()) if args.config else {}
@@ -73,9 +74,28 @@ def _train(args: argparse.Namespace) -> None:
     print(f"best checkpoint in {train(config, resume=args.resume) / 'best'}")
 
 
+def _score(args: argparse.Namespace) -> None:
+    from steer.evaluate.score import score_files
+
+    result = score_files(args.predictions, args.truth, args.key)
+    for group, scores in result["scores"].items():
+        for target in result["targets"]:
+            print(f"{group:<8} {target:<16} frames {scores['frames']:>6}  rmse {scores['model'][target]['rmse']:.10f}"
+                  f"  mae {scores['model'][target]['mae']:.10f}  (zero: rmse {scores['zero'][target]['rmse']:.10f})")
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1))
+
+
 def _evaluate(args: argparse.Namespace) -> None:
     from steer.demo import comparison_table
     from steer.evaluate.evaluate import evaluate_run
+
+    if args.predictions or args.truth:
+        if not (args.predictions and args.truth) or args.run:
+            raise SystemExit("steer evaluate: give --run, or both --predictions and --truth")
+        return _score(args)
+    if not args.run:
+        raise SystemExit("steer evaluate: give --run, or both --predictions and --truth")
 
     drives = args.drives.split(",") if args.drives else None
     metrics = evaluate_run(args.run, args.cache, drives, args.out, args.checkpoint)
@@ -107,16 +127,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--speed-mps", type=float, help="--replay: constant speed for logs without one")
     p.set_defaults(handler=_world)
 
-    p = verbs.add_parser("import", help="import recordings (udacity-sim, udacity, donkey, deeptesla, sullychen, generic) into a frame cache")
+    p = verbs.add_parser("import", help="import recordings into a frame cache")
     p.add_argument("source", nargs="+", help="recording folders")
     p.add_argument("--out", required=True, help="frame cache folder")
-    p.add_argument("--format", choices=["udacity-sim", "udacity", "donkey", "deeptesla", "sullychen", "generic"], help="(default: detected)")
+    p.add_argument("--format", choices=sorted(FORMAT_OPTIONS), help="(default: detected)")
     p.add_argument("--size", default="66x200", help="HEIGHTxWIDTH stored in the cache")
     p.add_argument("--crop", default="0,0", help="fractions of the height cut from the top and bottom")
     p.add_argument("--max-gap-s", type=float, default=1.0, help="a longer time gap starts a new drive")
     p.add_argument("--steering-rad-per-unit", type=float,
                    help="convert a normalised steering value to radians of steering-wheel angle")
-    p.add_argument("--cameras", type=lambda v: v.split(","), help="udacity-sim: e.g. center,left,right (each its own drive)")
+    p.add_argument("--cameras", type=lambda v: v.split(","),
+                   help="udacity-sim: e.g. center,left,right (each its own drive)")
     p.add_argument("--side-correction", type=float, help="udacity-sim: steering added to side cameras (default 0.2)")
     p.add_argument("--keep-deleted", action="store_true", help="donkey: import records the tub marks deleted")
     p.add_argument("--throttle-scale", type=float, help="donkey: e.g. -1 where forward is negative")
@@ -132,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--time", help="generic: the time column (else --fps)")
     p.add_argument("--time-unit", choices=["s", "ms", "us", "ns", "unix"], help="generic: (default s)")
     p.add_argument("--signals-only", action="store_true",
-                   help="udacity, deeptesla, sullychen: import the logs without images or video, as drives without frames")
+                   help="udacity, deeptesla, sullychen: the logs without images or video, as drives without frames")
     p.set_defaults(handler=_import)
 
     p = verbs.add_parser("train", help="train a model on a frame cache")
@@ -141,12 +162,16 @@ def main(argv: list[str] | None = None) -> None:
     _add_train_options(p)
     p.set_defaults(handler=_train)
 
-    p = verbs.add_parser("evaluate", help="score a run on held-out drives beside the baselines")
-    p.add_argument("--run", required=True, help="run folder written by steer train")
+    p = verbs.add_parser("evaluate", help="score a run on held-out drives beside the baselines, "
+                                          "or a predictions file against a ground-truth file")
+    p.add_argument("--run", help="run folder written by steer train")
     p.add_argument("--cache", help="frame cache (default: the one the run trained on)")
     p.add_argument("--drives", help="comma-separated drive names (default: the run's test drives)")
-    p.add_argument("--out", help="output folder (default: the run folder)")
+    p.add_argument("--out", help="output folder (default: the run folder); with --predictions, a JSON file")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--predictions", help="a predictions CSV to score (instead of --run)")
+    p.add_argument("--truth", help="the ground-truth CSV for --predictions")
+    p.add_argument("--key", default="frame_id", help="the column matching rows of the two files")
     p.set_defaults(handler=_evaluate)
 
     p = verbs.add_parser("demo", help="synthetic world -> pilotnet and cnn-lstm -> comparison")

@@ -1,8 +1,14 @@
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from steer.data.cache import FrameCache
 from steer.world.simulate import WorldConfig, generate_drives
+
+# Real recordings beside the project (never copied into it); tests that need them skip where absent.
+SHARED = Path(os.environ.get("STEER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")

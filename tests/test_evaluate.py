@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import SHARED
 
 from steer.cli import main
 from steer.evaluate.metrics import errors, scores_with_baselines
@@ -50,3 +51,37 @@ def test_demo_compares_both_models_beside_the_baselines(tmp_path, capsys):
     table = capsys.readouterr().out
     for row in ("pilotnet", "cnn-lstm", "baseline: zero", "baseline: train mean"):
         assert row in table
+
+
+def test_scoring_a_predictions_file_reproduces_a_hand_computed_rmse(tmp_path, capsys):
+    truth = tmp_path / "truth.csv"
+    truth.write_text("frame_id,steering_angle,public\n1,0.0,1\n2,0.5,1\n3,-1.0,0\n4,1.0,0\n")
+    preds = tmp_path / "preds.csv"
+    preds.write_text("frame_id,steering_angle\n4,0.0\n3,-1.0\n2,0.0\n1,0.3\n5,9.9\n")  # any order, extras ignored
+    main(["evaluate", "--predictions", str(preds), "--truth", str(truth), "--out", str(tmp_path / "score.json")])
+    scores = json.loads((tmp_path / "score.json").read_text())["scores"]
+    assert scores["all"]["model"]["steering_angle"]["rmse"] == pytest.approx(np.sqrt((0.09 + 0.25 + 0 + 1) / 4))
+    assert scores["public"]["model"]["steering_angle"]["rmse"] == pytest.approx(np.sqrt((0.09 + 0.25) / 2))
+    assert scores["private"]["model"]["steering_angle"]["mae"] == pytest.approx(0.5)
+    assert scores["public"]["zero"]["steering_angle"]["rmse"] == pytest.approx(np.sqrt(0.25 / 2))
+    assert "public" in capsys.readouterr().out
+    preds.write_text("frame_id,steering_angle\n1,0.3\n2,0.0\n")
+    from steer.evaluate.score import score_files
+
+    with pytest.raises(ValueError, match="no prediction for 2 frame_id"):
+        score_files(preds, truth)
+
+
+LEADERBOARD = SHARED / "signals-only" / "challenge2" / "leaderboard"
+
+
+@pytest.mark.skipif(not LEADERBOARD.is_dir(), reason=f"Challenge 2 leaderboard files not found at {LEADERBOARD}")
+@pytest.mark.parametrize("team,public,private", [("komanda", 0.0482910511682, 0.0512445872957),
+                                                   ("rambo", 0.0578777529417, 0.0559772239809)])
+def test_scoring_reproduces_the_published_challenge2_leaderboard(team, public, private):
+    from steer.evaluate.score import score_files
+
+    scores = score_files(LEADERBOARD / f"{team}.csv", LEADERBOARD / "CH2_final_evaluation.csv")["scores"]
+    assert scores["public"]["model"]["steering_angle"]["rmse"] == pytest.approx(public, abs=1e-12)
+    assert scores["private"]["model"]["steering_angle"]["rmse"] == pytest.approx(private, abs=1e-12)
+    assert scores["public"]["zero"]["steering_angle"]["rmse"] == pytest.approx(0.20678229236453141, abs=1e-12)

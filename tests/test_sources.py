@@ -1,10 +1,10 @@
 import json
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import SHARED
 
 from steer.data.cache import FrameCache
 from steer.sources import deeptesla, donkey, generic, sullychen, udacity, udacity_sim
@@ -12,7 +12,6 @@ from steer.sources.images import BadImage
 from steer.sources.importer import import_recording
 from steer.sources.table import split_points
 
-SHARED = Path(os.environ.get("STEER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"real recordings not found at {SHARED} "
                                   "(set STEER_SHARED_DATA to the shared/data folder)")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from steer.models.base import SteerModel, State
+from steer.models.base import State, SteerModel
 from steer.models.pilotnet import trunk_features
 from steer.models.registry import register_model
 
@@ -39,7 +39,8 @@ class FrameEncoder(nn.Module):
         self.appearance = nn.Sequential(conv_stack(frame_shape[0]), nn.Flatten())
         flat = trunk_features(self.appearance, frame_shape)
         self.project = nn.Sequential(nn.Linear(flat, features), nn.ReLU())
-        self.motion = nn.Sequential(conv_stack(frame_shape[0]), nn.AdaptiveAvgPool2d(1), nn.Flatten()) if motion else None
+        pooled = nn.Sequential(conv_stack(frame_shape[0]), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.motion = pooled if motion else None
         self.width = features + (64 if motion else 0)
 
     def forward(self, frames: torch.Tensor, diffs: torch.Tensor | None) -> torch.Tensor:

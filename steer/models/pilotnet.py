@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from steer.models.base import SteerModel, State
+from steer.models.base import State, SteerModel
 from steer.models.registry import register_model
 
 

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from steer.data.cache import MANIFEST, FrameCache
-from steer.sources import deeptesla, donkey, generic, sullychen, udacity, udacity_sim
+from steer.sources import FORMAT_OPTIONS, deeptesla, donkey, generic, sullychen, udacity, udacity_sim
 from steer.sources.table import FrameTable, to_drives
 
 FORMATS: dict[str, Callable[..., list[FrameTable]]] = {
@@ -25,17 +25,6 @@ FORMATS: dict[str, Callable[..., list[FrameTable]]] = {
     "deeptesla": deeptesla.read,
     "sullychen": lambda path, **kw: [sullychen.read(path, **kw)],
     "generic": lambda path, **kw: [generic.read(path, **kw)],
-}
-
-
-# The options each format takes, beyond size, crop and the gap that splits drives.
-FORMAT_OPTIONS = {
-    "udacity-sim": {"cameras", "side_correction", "steering_rad_per_unit"},
-    "donkey": {"keep_deleted", "steering_rad_per_unit", "throttle_scale"},
-    "udacity": {"camera", "signals_only"},
-    "deeptesla": {"wheel_unit", "signals_only"},
-    "sullychen": {"fps", "signals_only"},
-    "generic": {"signals", "frames", "csv_file", "frame", "frame_base", "time", "time_unit", "fps"},
 }
 
 

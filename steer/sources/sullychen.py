@@ -53,4 +53,5 @@ def read(folder: str | Path, fps: float | None = None, signals_only: bool = Fals
         if not fps:
             raise ValueError(f"{log} has no times: give the frame rate (fps)")
         times = np.arange(len(rows)) / fps
-    return FrameTable(folder.name, [] if signals_only else images, times, {"steering": Signal(np.radians(angles), "rad")}, rows)
+    steering = Signal(np.radians(angles), "rad")
+    return FrameTable(folder.name, [] if signals_only else images, times, {"steering": steering}, rows)

@@ -52,7 +52,9 @@ class Scenery:
 
     @staticmethod
     def random(rng: np.random.Generator) -> "Scenery":
-        jitter = lambda rgb, amount=0.08: np.clip(np.array(rgb) + rng.uniform(-amount, amount, 3), 0, 1)
+        def jitter(rgb, amount=0.08):
+            return np.clip(np.array(rgb) + rng.uniform(-amount, amount, 3), 0, 1)
+
         grass = [(0.25, 0.45, 0.18), (0.55, 0.5, 0.25), (0.6, 0.45, 0.3), (0.85, 0.87, 0.9)][rng.integers(4)]
         grey = rng.uniform(0.25, 0.5)
         waves = np.stack([rng.uniform(0.004, 0.02, 4), rng.integers(1, 9, 4), rng.uniform(0, 2 * np.pi, 4)], 1)

@@ -22,7 +22,8 @@ def path_of(timestamps_s: np.ndarray, steering_rad: np.ndarray, speed_mps: np.nd
     """x, y, yaw at each logged time, starting at the origin heading east."""
     x, y, yaw = (np.zeros(len(timestamps_s)) for _ in range(3))
     for i, dt in enumerate(np.diff(timestamps_s)):
-        road_wheel = np.clip(steering_rad[i], -car.max_steering_wheel_rad, car.max_steering_wheel_rad) / car.steering_ratio
+        wheel = np.clip(steering_rad[i], -car.max_steering_wheel_rad, car.max_steering_wheel_rad)
+        road_wheel = wheel / car.steering_ratio
         yaw[i + 1] = yaw[i] + yaw_rate(speed_mps[i], road_wheel, car.wheelbase_m) * dt
         mid = 0.5 * (yaw[i] + yaw[i + 1])
         x[i + 1] = x[i] + speed_mps[i] * np.cos(mid) * dt
