@@ -102,6 +102,31 @@ def _evaluate(args: argparse.Namespace) -> None:
     print(comparison_table({metrics["model_name"]: metrics}))
 
 
+def _run(args: argparse.Namespace) -> None:
+    from steer.drive import run as streaming
+    from steer.drive.pilot import Pilot
+
+    sources = [args.video, args.images, args.drive, args.camera]
+    if sum(v is not None for v in sources) != 1:
+        raise SystemExit("steer run: give exactly one of --video, --images (with --fps), --drive (with --cache), --camera")
+    if args.video:
+        frames = streaming.video_frames(args.video, args.fps)
+    elif args.images:
+        if not args.fps:
+            raise SystemExit("steer run --images needs --fps")
+        frames = streaming.image_frames(args.images, args.fps)
+    elif args.drive:
+        if not args.cache:
+            raise SystemExit("steer run --drive needs --cache")
+        frames = streaming.drive_frames(args.cache, args.drive)
+    else:
+        frames = streaming.camera_frames(args.camera, args.fps)
+    crop = tuple(float(v) for v in args.crop.split(","))
+    pilot = Pilot(args.checkpoint, crop=crop, max_gap_s=args.max_gap_s)
+    realtime = (args.fps or 20.0) if args.realtime else None
+    print(json.dumps(streaming.run(pilot, frames, args.out, realtime, args.max_frames), indent=1))
+
+
 def _demo(args: argparse.Namespace) -> None:
     from steer.demo import run_demo
 
@@ -173,6 +198,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--truth", help="the ground-truth CSV for --predictions")
     p.add_argument("--key", default="frame_id", help="the column matching rows of the two files")
     p.set_defaults(handler=_evaluate)
+
+    p = verbs.add_parser("run", help="run a checkpoint frame by frame over a video, images, a drive or a camera")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint folder, e.g. RUN/best")
+    p.add_argument("--video", help="a video file")
+    p.add_argument("--images", help="a folder of images, in name order")
+    p.add_argument("--drive", help="a drive of the frame cache given by --cache")
+    p.add_argument("--cache")
+    p.add_argument("--camera", type=int, help="an OpenCV camera index, e.g. 0")
+    p.add_argument("--fps", type=float, help="the source's frame rate (video: default from its header)")
+    p.add_argument("--crop", default="0,0", help="fractions of the height cut from the top and bottom, as imported")
+    p.add_argument("--max-gap-s", type=float, default=1.0, help="a longer gap between frames resets the state")
+    p.add_argument("--realtime", action="store_true", help="pace to --fps (default 20) and count deadline misses")
+    p.add_argument("--max-frames", type=int)
+    p.add_argument("--out", default="predictions.csv", help="predictions CSV with per-frame latency")
+    p.set_defaults(handler=_run)
 
     p = verbs.add_parser("demo", help="synthetic world -> pilotnet and cnn-lstm -> comparison")
     p.add_argument("--out", default="runs/demo")

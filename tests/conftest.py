@@ -5,10 +5,16 @@ import numpy as np
 import pytest
 
 from steer.data.cache import FrameCache
+from steer.models import MODELS
 from steer.world.simulate import WorldConfig, generate_drives
 
 # Real recordings beside the project (never copied into it); tests that need them skip where absent.
 SHARED = Path(os.environ.get("STEER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+# Every registered model, and the options of theirs that change the architecture.
+MODEL_VARIANTS = [(name, {}) for name in sorted(MODELS)] + [
+    ("cnn-lstm", {"cell": "gru", "layers": 2}), ("cnn-lstm", {"cell": "rnn"}), ("cnn-lstm", {"motion": False})]
 
 
 @pytest.fixture(scope="session")

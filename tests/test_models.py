@@ -1,12 +1,12 @@
 import pytest
 import torch
+from conftest import MODEL_VARIANTS
 
-from steer.models import MODELS, create_model, detach_state, reset_state
+from steer.models import create_model, detach_state, reset_state
 
 TARGETS = ["steering", "speed", "throttle"]
 SHAPE = (3, 66, 200)
-VARIANTS = [(name, {}) for name in sorted(MODELS)] + [
-    ("cnn-lstm", {"cell": "gru", "layers": 2}), ("cnn-lstm", {"cell": "rnn"}), ("cnn-lstm", {"motion": False})]
+VARIANTS = MODEL_VARIANTS
 
 
 def _frames(b, t, seed=0):

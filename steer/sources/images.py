@@ -13,23 +13,26 @@ class BadImage(ValueError):
     pass
 
 
-def decode_image(path: Path, size: tuple[int, int], crop: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """RGB uint8 (H, W, 3) at `size` (height, width); `crop` drops these fractions of the height from the
-    top and the bottom first (sky, bonnet). Raises BadImage naming the file."""
+def read_image(path: Path) -> np.ndarray:
+    """RGB uint8 (H, W, 3) at the image's own size. Raises BadImage naming the file."""
     data = Path(path).read_bytes()
     if not data:
         raise BadImage(f"{path}: empty file (0 bytes)")
     try:
         if data[:2] == b"\xff\xd8":
-            image = simplejpeg.decode_jpeg(data, colorspace="RGB")
-        else:
-            decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-            if decoded is None:
-                raise ValueError("not a readable image")
-            image = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+            return simplejpeg.decode_jpeg(data, colorspace="RGB")
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if decoded is None:
+            raise ValueError("not a readable image")
+        return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
     except ValueError as e:
         raise BadImage(f"{path}: cannot decode ({e})") from None
-    return fit(image, size, crop)
+
+
+def decode_image(path: Path, size: tuple[int, int], crop: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """RGB uint8 (H, W, 3) at `size` (height, width); `crop` drops these fractions of the height from the
+    top and the bottom first (sky, bonnet). Raises BadImage naming the file."""
+    return fit(read_image(path), size, crop)
 
 
 def fit(image: np.ndarray, size: tuple[int, int], crop: tuple[float, float]) -> np.ndarray:

@@ -1,0 +1,44 @@
+"""`Pilot`: the one streaming path. One frame in, the targets out, the recurrent state carried from
+frame to frame exactly as over a training window, and reset where a drive breaks.
+
+Frames of any size are cropped and resized by the same function the importer uses, then normalised
+inside the model as in training: there is no second copy of the preprocessing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from steer.models.base import State
+from steer.sources.images import fit
+from steer.train.checkpoint import load_model
+
+
+class Pilot:
+    def __init__(self, checkpoint: str | Path, crop: tuple[float, float] = (0.0, 0.0), max_gap_s: float = 1.0):
+        self.model = load_model(checkpoint).eval()
+        self.size = tuple(self.model.frame_shape[1:])
+        self.crop, self.max_gap_s = crop, max_gap_s
+        self.state: State = None
+        self.last_time_s: float | None = None
+
+    @property
+    def targets(self) -> list[str]:
+        return self.model.targets
+
+    def reset(self) -> None:
+        self.state, self.last_time_s = None, None
+
+    @torch.no_grad()
+    def step(self, frame: np.ndarray, time_s: float) -> dict[str, float]:
+        """Predictions for one RGB uint8 frame (H, W, 3) taken at `time_s`, in the targets' units."""
+        if self.last_time_s is not None and not 0 < time_s - self.last_time_s <= self.max_gap_s:
+            self.reset()  # a gap or a jump back in time: a new drive as far as the state is concerned
+        self.last_time_s = time_s
+        if frame.shape[:2] != self.size or any(self.crop):
+            frame = fit(frame, self.size, self.crop)
+        x = torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1)))[None, None]
+        preds, self.state = self.model(x, self.state)
+        return dict(zip(self.targets, self.model.to_units(preds[0, 0]).tolist()))

@@ -1,0 +1,102 @@
+"""`steer run`: a checkpoint over a video, an image folder, an imported drive or a camera, frame by
+frame through `Pilot`, writing each frame's predictions and latency; optionally paced in real time,
+counting the frames whose step overran the frame period (deadline misses)."""
+from __future__ import annotations
+
+import csv
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from steer.data.cache import FrameCache
+from steer.drive.pilot import Pilot
+from steer.sources.images import read_image
+
+Frame = tuple[str, int, float, np.ndarray]  # drive, frame number, time (s), RGB uint8 (H, W, 3)
+
+
+def video_frames(path: str | Path, fps: float | None = None) -> Iterator[Frame]:
+    """Every decodable frame; a video that ends before its header says gets a warning naming where."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise FileNotFoundError(f"{path}: cannot open the video")
+    rate = fps or capture.get(cv2.CAP_PROP_FPS) or 30.0
+    claimed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    index = 0
+    try:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            yield Path(path).stem, index, index / rate, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        capture.release()
+    if 0 < index < claimed:
+        warnings.warn(f"{path}: the video breaks off after frame {index - 1}; its header claims {claimed} frames")
+
+
+def camera_frames(device: int, fps: float | None = None) -> Iterator[Frame]:
+    capture = cv2.VideoCapture(device)
+    if not capture.isOpened():
+        raise RuntimeError(f"no camera at index {device} (OpenCV could not open it)")
+    started, index = time.perf_counter(), 0
+    try:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                raise RuntimeError(f"camera {device} stopped delivering frames after frame {index}")
+            yield f"camera-{device}", index, time.perf_counter() - started, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        capture.release()
+
+
+def image_frames(folder: str | Path, fps: float) -> Iterator[Frame]:
+    """Images in name order (numbers in names sorted as numbers), timed by `fps`."""
+    paths = sorted((p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")),
+                   key=lambda p: (len(p.stem), p.stem))
+    for index, path in enumerate(paths):
+        yield Path(folder).name, index, index / fps, read_image(path)
+
+
+def drive_frames(cache: str | Path, name: str) -> Iterator[Frame]:
+    drive, = FrameCache(cache).by_name([name])
+    for index, (frame, t) in enumerate(zip(drive.frames, drive.timestamps_s)):
+        yield drive.name, index, float(t), np.array(frame).transpose(1, 2, 0)
+
+
+def run(pilot: Pilot, frames: Iterator[Frame], out: str | Path, realtime_fps: float | None = None,
+        max_frames: int | None = None) -> dict:
+    """Step `pilot` through `frames`, writing `out` (CSV); returns latency figures and deadline misses."""
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    latencies, misses = [], 0
+    period = 1.0 / realtime_fps if realtime_fps else None
+    next_deadline = time.perf_counter()
+    with tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["drive", "frame", "time_s", *pilot.targets, "latency_ms"])
+        for count, (drive, index, time_s, frame) in enumerate(frames):
+            if max_frames is not None and count >= max_frames:
+                break
+            started = time.perf_counter()
+            preds = pilot.step(frame, time_s)
+            latency = time.perf_counter() - started
+            latencies.append(latency)
+            writer.writerow([drive, index, f"{time_s:.6f}", *(f"{v:.6g}" for v in preds.values()),
+                             f"{latency * 1e3:.3f}"])
+            if period:
+                next_deadline += period
+                misses += latency > period
+                time.sleep(max(next_deadline - time.perf_counter(), 0.0))
+    os.replace(tmp, out)
+    ms = np.array(latencies) * 1e3
+    return {"frames": len(ms), "latency_ms_median": float(np.median(ms)) if len(ms) else None,
+            "latency_ms_p99": float(np.percentile(ms, 99)) if len(ms) else None,
+            "deadline_misses": int(misses) if period else None, "out": str(out)}

@@ -1,0 +1,77 @@
+import csv
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import MODEL_VARIANTS
+
+from steer.drive.pilot import Pilot
+from steer.models import create_model
+from steer.models.sequence import predict_sequence
+from steer.train.checkpoint import save_checkpoint
+
+
+@pytest.mark.parametrize("name,kwargs", MODEL_VARIANTS)
+def test_streaming_equals_offline_predictions(tiny_cache, tmp_path, name, kwargs):
+    torch.manual_seed(0)
+    model = create_model(name, targets=["steering", "speed"], **kwargs)
+    model.set_target_stats(torch.tensor([0.0, 12.0]), torch.tensor([0.2, 4.0]))
+    save_checkpoint(tmp_path / "ckpt", model)
+    drive = tiny_cache.drives[0]
+    offline = predict_sequence(model, drive.frames)
+    pilot = Pilot(tmp_path / "ckpt")
+    streamed = [list(pilot.step(np.array(f).transpose(1, 2, 0), t).values())
+                for f, t in zip(drive.frames, drive.timestamps_s)]
+    assert np.allclose(streamed, offline, atol=1e-4)
+
+
+def test_state_resets_at_a_time_gap(tiny_cache, tmp_path):
+    save_checkpoint(tmp_path / "ckpt", create_model("cnn-lstm", targets=["steering"]))
+    frames = [np.array(f).transpose(1, 2, 0) for f in tiny_cache.drives[0].frames[:6]]
+    pilot = Pilot(tmp_path / "ckpt", max_gap_s=1.0)
+    for i, f in enumerate(frames[:5]):
+        pilot.step(f, i * 0.05)
+    after_gap = pilot.step(frames[5], 10.0)
+    fresh = Pilot(tmp_path / "ckpt").step(frames[5], 0.0)
+    assert after_gap == pytest.approx(fresh)
+
+
+def _checkpoint(tmp_path):
+    model = create_model("cnn-lstm", targets=["steering", "speed"])
+    save_checkpoint(tmp_path / "ckpt", model)
+    return tmp_path / "ckpt"
+
+
+def test_run_over_a_drive_writes_predictions_with_latency(tiny_cache, tmp_path):
+    from steer.cli import main
+
+    main(["run", "--checkpoint", str(_checkpoint(tmp_path)), "--cache", str(tiny_cache.root),
+          "--drive", tiny_cache.drives[1].name, "--out", str(tmp_path / "p.csv")])
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert len(rows) == len(tiny_cache.drives[1]) and float(rows[0]["latency_ms"]) > 0
+    assert set(rows[0]) == {"drive", "frame", "time_s", "steering", "speed", "latency_ms"}
+
+
+def test_truncated_video_yields_every_decodable_frame_and_a_warning(tmp_path):
+    from steer.drive.run import run, video_frames
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 20, (200, 66))
+    for i in range(30):
+        writer.write(np.full((66, 200, 3), 8 * i, np.uint8))
+    writer.release()
+    data = video.read_bytes()
+    video.write_bytes(data[: int(len(data) * 0.6)])  # cut the tail off mid-stream
+    with pytest.warns(UserWarning, match="breaks off after frame"):
+        summary = run(Pilot(_checkpoint(tmp_path)), video_frames(video), tmp_path / "p.csv")
+    assert 5 < summary["frames"] < 30
+
+
+def test_realtime_counts_deadline_misses(tiny_cache, tmp_path):
+    from steer.drive.run import drive_frames, run
+
+    pilot = Pilot(_checkpoint(tmp_path))
+    summary = run(pilot, drive_frames(tiny_cache.root, tiny_cache.drives[0].name), tmp_path / "p.csv",
+                  realtime_fps=100_000, max_frames=5)  # a 10 us period: every step overruns it
+    assert summary["frames"] == 5 and summary["deadline_misses"] == 5
