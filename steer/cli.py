@@ -127,6 +127,12 @@ def _run(args: argparse.Namespace) -> None:
     print(json.dumps(streaming.run(pilot, frames, args.out, realtime, args.max_frames), indent=1))
 
 
+def _view(args: argparse.Namespace) -> None:
+    from steer.evaluate.evaluate import view_drive
+
+    print(f"wrote {view_drive(args.run, args.drive, args.out, args.cache, args.checkpoint)}")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from steer.demo import run_demo
 
@@ -213,6 +219,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-frames", type=int)
     p.add_argument("--out", default="predictions.csv", help="predictions CSV with per-frame latency")
     p.set_defaults(handler=_run)
+
+    p = verbs.add_parser("view", help="an overlay video of a run's model driving one drive")
+    p.add_argument("--run", required=True)
+    p.add_argument("--drive", required=True, help="a drive name, e.g. one of the run's test drives")
+    p.add_argument("--cache", help="(default: the cache the run trained on)")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--out", default="view.mp4", help="the MP4; a PNG still is written beside it")
+    p.set_defaults(handler=_view)
 
     p = verbs.add_parser("demo", help="synthetic world -> pilotnet and cnn-lstm -> comparison")
     p.add_argument("--out", default="runs/demo")

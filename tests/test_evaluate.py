@@ -85,3 +85,22 @@ def test_scoring_reproduces_the_published_challenge2_leaderboard(team, public, p
     assert scores["public"]["model"]["steering_angle"]["rmse"] == pytest.approx(public, abs=1e-12)
     assert scores["private"]["model"]["steering_angle"]["rmse"] == pytest.approx(private, abs=1e-12)
     assert scores["public"]["zero"]["steering_angle"]["rmse"] == pytest.approx(0.20678229236453141, abs=1e-12)
+
+
+def test_view_writes_an_overlay_video_and_a_still(tiny_cache, tmp_path):
+    import cv2
+
+    from steer.evaluate.evaluate import view_drive
+    from steer.train.config import TrainConfig
+    from steer.train.loop import train
+
+    run = train(TrainConfig(cache=str(tiny_cache.root), out=str(tmp_path / "run"), model="pilotnet", epochs=1,
+                            window=1, stride=1, stateful=False, split=[0.5, 0.25, 0.25]))
+    drive = tiny_cache.drives[0]
+    out = view_drive(run, drive.name, tmp_path / "view.mp4")
+    video = cv2.VideoCapture(str(out))
+    count = 0
+    while video.read()[0]:
+        count += 1
+    assert count == len(drive) and video.get(cv2.CAP_PROP_FRAME_WIDTH) == 600  # enlarged 3x
+    assert cv2.imread(str(tmp_path / "view.png")).shape == (198, 600, 3)

@@ -11,6 +11,7 @@ import numpy as np
 from steer.data.cache import FrameCache
 from steer.evaluate.metrics import scores_with_baselines
 from steer.evaluate.plots import plot_predictions
+from steer.evaluate.video import write_overlay
 from steer.models.sequence import predict_sequence
 from steer.train.checkpoint import load_model
 
@@ -26,6 +27,19 @@ def _write_predictions(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray,
                 pairs = [f"{v:.6g}" for k in range(len(targets)) for v in (truth[i, k], preds[i, k])]
                 out.writerow([name, i, f"{time_s[i]:.6f}"] + pairs)
     os.replace(tmp, path)
+
+
+def view_drive(run: str | Path, drive_name: str, out: str | Path, cache: str | Path | None = None,
+               checkpoint: str = "best") -> Path:
+    """An overlay MP4 (and a PNG still beside it) of a run's model driving one drive of the cache."""
+    run, out = Path(run), Path(out)
+    info = json.loads((run / "run.json").read_text())
+    drive, = FrameCache(cache or info["config"]["cache"]).by_name([drive_name])
+    model = load_model(run / checkpoint)
+    preds = predict_sequence(model, drive.frames)
+    write_overlay(out, drive.frames, drive.timestamps_s, drive.targets(model.targets), preds, model.targets,
+                  drive.units.get("steering", "rad"), still=out.with_suffix(".png"))
+    return out
 
 
 def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[str] | None = None,

@@ -1,0 +1,73 @@
+"""An overlay video of a model driving: each frame enlarged, the true (green) and predicted (red)
+steering wheel drawn over it, bars for speed and throttle, and the running RMSE of the steering."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+TRUE, PRED, TEXT = (80, 200, 80), (60, 60, 230), (255, 255, 255)  # BGR
+
+
+def _wheel(image: np.ndarray, centre: tuple[int, int], radius: int, angle_rad: float, colour) -> None:
+    """A steering wheel turned by `angle_rad` (positive = left, counter-clockwise on screen)."""
+    cv2.circle(image, centre, radius, colour, 2, cv2.LINE_AA)
+    for spoke in (0.0, 2.0944, -2.0944):  # three spokes, one straight up when the wheel is straight
+        a = angle_rad + spoke
+        tip = (int(centre[0] - radius * np.sin(a)), int(centre[1] - radius * np.cos(a)))
+        cv2.line(image, centre, tip, colour, 2, cv2.LINE_AA)
+
+
+def _bar(image: np.ndarray, origin: tuple[int, int], label: str, truth: float, pred: float, full: float) -> None:
+    x, y = origin
+    cv2.putText(image, label, (x, y - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, TEXT, 1, cv2.LINE_AA)
+    for row, (value, colour) in enumerate(((truth, TRUE), (pred, PRED))):
+        length = int(np.clip(value / full, 0, 1) * 120)
+        cv2.rectangle(image, (x, y + 8 * row), (x + length, y + 8 * row + 6), colour, -1)
+
+
+def overlay_frame(frame: np.ndarray, truth: dict[str, float], pred: dict[str, float], rmse: float,
+                  wheel_scale: float, scale: int = 3) -> np.ndarray:
+    """One BGR frame: `frame` (H, W, 3 RGB) enlarged `scale` times with the drawings over it."""
+    image = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), None, fx=scale, fy=scale,
+                       interpolation=cv2.INTER_NEAREST)
+    h, w = image.shape[:2]
+    radius = max(h // 6, 12)
+    if "steering" in truth:
+        centre = (w - radius - 14, h - radius - 14)
+        _wheel(image, centre, radius + 5, truth["steering"] * wheel_scale, TRUE)  # the outer wheel
+        _wheel(image, centre, radius, pred["steering"] * wheel_scale, PRED)
+        cv2.putText(image, f"steering rmse so far {rmse:.3f}", (10, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, TEXT, 1,
+                    cv2.LINE_AA)
+    bars = [(name, full) for name, full in (("speed", 30.0), ("throttle", 1.0)) if name in truth]
+    for i, (name, full) in enumerate(bars):
+        _bar(image, (10, h - 30 * (len(bars) - i)), name, truth[name], pred[name], full)
+    return image
+
+
+def write_overlay(path: str | Path, frames: np.ndarray, times_s: np.ndarray, truth: np.ndarray, preds: np.ndarray,
+                  targets: list[str], steering_unit: str, still: str | Path | None = None) -> None:
+    """MP4 of `frames` (N, C, H, W) at their own rate; `still`, if given, gets a PNG of the middle frame."""
+    path = Path(path)
+    fps = 1.0 / float(np.median(np.diff(times_s))) if len(times_s) > 1 else 20.0
+    wheel_scale = 1.0 if steering_unit == "rad" else np.pi / 2  # normalised -1..1 drawn as a quarter turn
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    writer = None
+    squared = 0.0
+    k = targets.index("steering") if "steering" in targets else None
+    for i, frame in enumerate(frames):
+        if k is not None:
+            squared += (preds[i, k] - truth[i, k]) ** 2
+        image = overlay_frame(np.asarray(frame).transpose(1, 2, 0), dict(zip(targets, truth[i])),
+                              dict(zip(targets, preds[i])), float(np.sqrt(squared / (i + 1))), wheel_scale)
+        if writer is None:
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, image.shape[1::-1])
+        writer.write(image)
+        if still is not None and i == len(frames) // 2:
+            cv2.imwrite(str(still), image)
+    if writer is None:
+        raise ValueError(f"{path}: no frames to draw")
+    writer.release()
+    os.replace(tmp, path)
