@@ -108,7 +108,8 @@ def _run(args: argparse.Namespace) -> None:
 
     sources = [args.video, args.images, args.drive, args.camera]
     if sum(v is not None for v in sources) != 1:
-        raise SystemExit("steer run: give exactly one of --video, --images (with --fps), --drive (with --cache), --camera")
+        raise SystemExit("steer run: give exactly one of --video, --images (with --fps), --drive (with --cache), "
+                         "--camera")
     if args.video:
         frames = streaming.video_frames(args.video, args.fps)
     elif args.images:
