@@ -1,0 +1,70 @@
+"""Per-frame latency of streaming (`Pilot.step`, state carried) on one CPU thread, beside the same
+model's per-frame work without memory (its encoder and head on one frame), measured in the same run.
+
+    .venv/bin/python bench/stream.py [--frames 300]
+
+The ratio says what carrying the state costs; issue 6 asks for at most 1.1x.
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from steer.drive.pilot import Pilot
+from steer.models import MODELS, create_model
+from steer.train.checkpoint import save_checkpoint
+
+TARGETS = ["steering", "speed", "throttle"]
+
+
+def _stateless_step(model) -> callable:
+    """The model's per-frame work without the recurrent core: encoder and head only."""
+    if not hasattr(model, "encoder"):
+        return lambda x: model(x[None], None)  # no memory: the whole model is encoder and head
+    hidden = torch.zeros(1, model.hidden)
+
+    def step(x: torch.Tensor) -> torch.Tensor:
+        scaled = model.scale_frames(x)
+        feats = model.encoder(scaled, torch.zeros_like(scaled) if model.motion else None)
+        return model.head(torch.cat([hidden, feats], dim=1))
+    return step
+
+
+def _times_ms(fn, inputs) -> np.ndarray:
+    out = []
+    for x in inputs:
+        started = time.perf_counter()
+        fn(x)
+        out.append((time.perf_counter() - started) * 1e3)
+    return np.array(out[10:])  # the first calls warm caches up
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, default=300)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (args.frames, 66, 200, 3), dtype=np.uint8)
+    tensors = [torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))[None] for f in frames]
+    print(f"{'model':<10}{'step median':>13}{'step p99':>10}{'no-memory median':>18}{'p99':>8}{'ratio':>8}"
+          "   (ms per frame, 1 thread)")
+    for name in sorted(MODELS):
+        model = create_model(name, targets=TARGETS).eval()
+        with tempfile.TemporaryDirectory() as folder:
+            save_checkpoint(Path(folder) / "ckpt", model)
+            pilot = Pilot(Path(folder) / "ckpt")
+        with torch.no_grad():
+            step = _times_ms(lambda item: pilot.step(item[1], 0.05 * item[0]), enumerate(frames))
+            alone = _times_ms(_stateless_step(pilot.model), tensors)
+        print(f"{name:<10}{np.median(step):>13.2f}{np.percentile(step, 99):>10.2f}{np.median(alone):>18.2f}"
+              f"{np.percentile(alone, 99):>8.2f}{np.median(step) / np.median(alone):>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
