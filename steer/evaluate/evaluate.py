@@ -12,6 +12,7 @@ from steer.data.cache import FrameCache
 from steer.evaluate.metrics import scores_with_baselines
 from steer.evaluate.plots import plot_predictions
 from steer.evaluate.video import write_overlay
+from steer.models import SteerModel
 from steer.models.sequence import predict_sequence
 from steer.train.checkpoint import load_model
 
@@ -29,13 +30,18 @@ def _write_predictions(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray,
     os.replace(tmp, path)
 
 
+def _open_run(run: Path, cache: str | Path | None, checkpoint: str) -> tuple[dict, FrameCache, SteerModel]:
+    """The run's record, its cache (or another) and the model of one of its checkpoints."""
+    info = json.loads((run / "run.json").read_text())
+    return info, FrameCache(cache or info["config"]["cache"]), load_model(run / checkpoint)
+
+
 def view_drive(run: str | Path, drive_name: str, out: str | Path, cache: str | Path | None = None,
                checkpoint: str = "best") -> Path:
     """An overlay MP4 (and a PNG still beside it) of a run's model driving one drive of the cache."""
     run, out = Path(run), Path(out)
-    info = json.loads((run / "run.json").read_text())
-    drive, = FrameCache(cache or info["config"]["cache"]).by_name([drive_name])
-    model = load_model(run / checkpoint)
+    _, frame_cache, model = _open_run(run, cache, checkpoint)
+    drive, = frame_cache.by_name([drive_name])
     preds = predict_sequence(model, drive.frames)
     write_overlay(out, drive.frames, drive.timestamps_s, drive.targets(model.targets), preds, model.targets,
                   drive.units.get("steering", "rad"), still=out.with_suffix(".png"))
@@ -47,18 +53,16 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     """Score a run's checkpoint on `drives` (default: the run's test drives) and write
     metrics.json, predictions.csv and predictions.png into `out` (default: the run folder)."""
     run = Path(run)
-    info = json.loads((run / "run.json").read_text())
-    cache = FrameCache(cache or info["config"]["cache"])
+    info, frame_cache, model = _open_run(run, cache, checkpoint)
     names = drives or info["split"]["test"]
-    model = load_model(run / checkpoint)
     rows = []
-    for drive in cache.by_name(names):
+    for drive in frame_cache.by_name(names):
         preds = predict_sequence(model, drive.frames)
         rows.append((drive.name, drive.timestamps_s, drive.targets(model.targets), preds))
     truth = np.concatenate([r[2] for r in rows])
     preds = np.concatenate([r[3] for r in rows])
     scores = scores_with_baselines(truth, preds, model.target_mean.numpy(), model.targets)
-    units = cache.by_name(names[:1])[0].units
+    units = frame_cache.by_name(names[:1])[0].units
     metrics = {**scores, "model_name": info["config"]["model"], "checkpoint": str(run / checkpoint),
                "drives": names, "frames": int(len(truth)), "units": {t: units.get(t, "?") for t in model.targets}}
     out = Path(out or run)
