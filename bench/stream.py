@@ -1,9 +1,11 @@
-"""Per-frame latency of streaming (`Pilot.step`, state carried) on one CPU thread, beside the same
-model's per-frame work without memory (its encoder and head on one frame), measured in the same run.
+"""Per-frame latency of streaming (`Pilot.step`, state carried) on one CPU thread, in PyTorch, ONNX
+Runtime and ONNX Runtime with int8 weights, beside the same model's per-frame work without memory
+(its encoder and head on one frame, PyTorch), measured in the same run.
 
     .venv/bin/python bench/stream.py [--frames 300]
 
-The ratio says what carrying the state costs; issue 6 asks for at most 1.1x.
+The ratio (PyTorch step over no-memory work) says what carrying the state costs; issue 6 asks for
+at most 1.1x.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from steer.drive.export import export_onnx, quantise_int8
 from steer.drive.pilot import Pilot
 from steer.models import MODELS, create_model
 from steer.train.checkpoint import save_checkpoint
@@ -52,18 +55,21 @@ def main() -> None:
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (args.frames, 66, 200, 3), dtype=np.uint8)
     tensors = [torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))[None] for f in frames]
-    print(f"{'model':<10}{'step median':>13}{'step p99':>10}{'no-memory median':>18}{'p99':>8}{'ratio':>8}"
+    columns = ["torch", "onnx", "int8", "no-memory"]
+    print(f"{'model':<10}" + "".join(f"{c + ' med':>15}{'p99':>7}" for c in columns) + f"{'ratio':>7}"
           "   (ms per frame, 1 thread)")
     for name in sorted(MODELS):
         model = create_model(name, targets=TARGETS).eval()
         with tempfile.TemporaryDirectory() as folder:
             save_checkpoint(Path(folder) / "ckpt", model)
-            pilot = Pilot(Path(folder) / "ckpt")
+            graph = export_onnx(model, Path(folder) / "step.onnx")
+            pilots = [Pilot(Path(folder) / "ckpt"), Pilot(Path(folder) / "ckpt", onnx=graph, onnx_threads=1),
+                      Pilot(Path(folder) / "ckpt", onnx=quantise_int8(graph), onnx_threads=1)]
         with torch.no_grad():
-            step = _times_ms(lambda item: pilot.step(item[1], 0.05 * item[0]), enumerate(frames))
-            alone = _times_ms(_stateless_step(pilot.model), tensors)
-        print(f"{name:<10}{np.median(step):>13.2f}{np.percentile(step, 99):>10.2f}{np.median(alone):>18.2f}"
-              f"{np.percentile(alone, 99):>8.2f}{np.median(step) / np.median(alone):>8.2f}")
+            times = [_times_ms(lambda item, p=p: p.step(item[1], 0.05 * item[0]), enumerate(frames)) for p in pilots]
+            times.append(_times_ms(_stateless_step(model), tensors))
+        print(f"{name:<10}" + "".join(f"{np.median(t):>15.2f}{np.percentile(t, 99):>7.2f}" for t in times)
+              + f"{np.median(times[0]) / np.median(times[-1]):>7.2f}")
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ def _run(args: argparse.Namespace) -> None:
     else:
         frames = streaming.camera_frames(args.camera, args.fps)
     crop = tuple(float(v) for v in args.crop.split(","))
-    pilot = Pilot(args.checkpoint, crop=crop, max_gap_s=args.max_gap_s)
+    pilot = Pilot(args.checkpoint, crop=crop, max_gap_s=args.max_gap_s, onnx=args.onnx)
     realtime = (args.fps or 20.0) if args.realtime else None
     print(json.dumps(streaming.run(pilot, frames, args.out, realtime, args.max_frames), indent=1))
 
@@ -132,6 +132,19 @@ def _view(args: argparse.Namespace) -> None:
     from steer.evaluate.evaluate import view_drive
 
     print(f"wrote {view_drive(args.run, args.drive, args.out, args.cache, args.checkpoint)}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    from steer.drive.export import export_onnx, int8_cost, quantise_int8
+    from steer.train.checkpoint import load_model
+
+    graph = export_onnx(load_model(args.checkpoint), args.out)
+    print(f"wrote {graph}")
+    if args.int8:
+        quantised = quantise_int8(graph)
+        print(f"wrote {quantised}")
+        if args.cache and args.drive:
+            print(json.dumps(int8_cost(args.checkpoint, args.out, quantised, args.cache, args.drive), indent=1))
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -218,8 +231,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max-gap-s", type=float, default=1.0, help="a longer gap between frames resets the state")
     p.add_argument("--realtime", action="store_true", help="pace to --fps (default 20) and count deadline misses")
     p.add_argument("--max-frames", type=int)
+    p.add_argument("--onnx", help="run this graph from `steer export` with ONNX Runtime instead of PyTorch")
     p.add_argument("--out", default="predictions.csv", help="predictions CSV with per-frame latency")
     p.set_defaults(handler=_run)
+
+    p = verbs.add_parser("export", help="ONNX graph of one streaming step, the state as inputs and outputs")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", default="step.onnx")
+    p.add_argument("--int8", action="store_true", help="also a dynamically quantised int8 graph beside it")
+    p.add_argument("--cache", help="with --int8 and --drive: report int8's accuracy cost on that drive")
+    p.add_argument("--drive")
+    p.set_defaults(handler=_export)
 
     p = verbs.add_parser("view", help="an overlay video of a run's model driving one drive")
     p.add_argument("--run", required=True)

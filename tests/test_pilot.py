@@ -7,7 +7,7 @@ import torch
 from conftest import MODEL_VARIANTS
 
 from steer.drive.pilot import Pilot
-from steer.models import create_model
+from steer.models import MODELS, create_model
 from steer.models.sequence import predict_sequence
 from steer.train.checkpoint import save_checkpoint
 
@@ -75,3 +75,35 @@ def test_realtime_counts_deadline_misses(tiny_cache, tmp_path):
     summary = run(pilot, drive_frames(tiny_cache.root, tiny_cache.drives[0].name), tmp_path / "p.csv",
                   realtime_fps=100_000, max_frames=5)  # a 10 us period: every step overruns it
     assert summary["frames"] == 5 and summary["deadline_misses"] == 5
+
+
+ONNX_VARIANTS = [(name, {}) for name in sorted(MODELS)] + [("cnn-lstm", {"cell": "gru", "layers": 2})]
+
+
+@pytest.mark.parametrize("name,kwargs", ONNX_VARIANTS)
+def test_onnx_runtime_equals_pytorch_over_500_frames_with_the_state_carried(tiny_cache, tmp_path, name, kwargs):
+    from steer.drive.export import export_onnx
+
+    torch.manual_seed(0)
+    model = create_model(name, targets=["steering", "speed"], **kwargs)
+    model.set_target_stats(torch.tensor([0.0, 12.0]), torch.tensor([0.2, 4.0]))
+    save_checkpoint(tmp_path / "ckpt", model)
+    graph = export_onnx(model, tmp_path / "step.onnx")
+    frames = np.concatenate([np.array(d.frames) for d in tiny_cache.drives] * 4)[:500].transpose(0, 2, 3, 1)
+    torch_pilot, onnx_pilot = Pilot(tmp_path / "ckpt"), Pilot(tmp_path / "ckpt", onnx=graph)
+    for i, frame in enumerate(frames):
+        a, b = torch_pilot.step(frame, i * 0.05), onnx_pilot.step(frame, i * 0.05)
+        assert np.allclose(list(a.values()), list(b.values()), atol=1e-4), f"frame {i}"
+
+
+def test_int8_export_runs_and_stays_close(tiny_cache, tmp_path):
+    from steer.drive.export import export_onnx, quantise_int8
+
+    model = create_model("pilotnet", targets=["steering"])
+    save_checkpoint(tmp_path / "ckpt", model)
+    quantised = quantise_int8(export_onnx(model, tmp_path / "step.onnx"))
+    assert quantised.name == "step.int8.onnx" and quantised.stat().st_size < (tmp_path / "step.onnx").stat().st_size
+    frame = np.array(tiny_cache.drives[0].frames[0]).transpose(1, 2, 0)
+    a = Pilot(tmp_path / "ckpt").step(frame, 0.0)["steering"]
+    b = Pilot(tmp_path / "ckpt", onnx=quantised).step(frame, 0.0)["steering"]
+    assert abs(a - b) < 0.05

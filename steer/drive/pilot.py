@@ -11,17 +11,40 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from steer.models.base import State
+from steer.models import SteerModel
 from steer.sources.images import fit
 from steer.train.checkpoint import load_model
 
 
+class TorchStep:
+    """The PyTorch back end: one frame (1, C, H, W) uint8 in, predictions (K,) in units out."""
+
+    def __init__(self, model: SteerModel):
+        self.model, self.state = model, None
+
+    def reset(self) -> None:
+        self.state = None
+
+    @torch.no_grad()
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        preds, self.state = self.model(torch.from_numpy(frame)[:, None], self.state)
+        return self.model.to_units(preds[0, 0]).numpy()
+
+
 class Pilot:
-    def __init__(self, checkpoint: str | Path, crop: tuple[float, float] = (0.0, 0.0), max_gap_s: float = 1.0):
+    def __init__(self, checkpoint: str | Path, crop: tuple[float, float] = (0.0, 0.0), max_gap_s: float = 1.0,
+                 onnx: str | Path | None = None, onnx_threads: int = 0):
+        """`onnx`: a graph written by `steer export` for this checkpoint, run with ONNX Runtime on
+        `onnx_threads` threads (0: its default)."""
         self.model = load_model(checkpoint).eval()
         self.size = tuple(self.model.frame_shape[1:])
         self.crop, self.max_gap_s = crop, max_gap_s
-        self.state: State = None
+        if onnx:
+            from steer.drive.export import OnnxStep
+
+            self.backend = OnnxStep(onnx, self.model, onnx_threads)
+        else:
+            self.backend = TorchStep(self.model)
         self.last_time_s: float | None = None
 
     @property
@@ -29,9 +52,9 @@ class Pilot:
         return self.model.targets
 
     def reset(self) -> None:
-        self.state, self.last_time_s = None, None
+        self.backend.reset()
+        self.last_time_s = None
 
-    @torch.no_grad()
     def step(self, frame: np.ndarray, time_s: float) -> dict[str, float]:
         """Predictions for one RGB uint8 frame (H, W, 3) taken at `time_s`, in the targets' units."""
         if self.last_time_s is not None and not 0 < time_s - self.last_time_s <= self.max_gap_s:
@@ -39,6 +62,5 @@ class Pilot:
         self.last_time_s = time_s
         if frame.shape[:2] != self.size or any(self.crop):
             frame = fit(frame, self.size, self.crop)
-        x = torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1)))[None, None]
-        preds, self.state = self.model(x, self.state)
-        return dict(zip(self.targets, self.model.to_units(preds[0, 0]).tolist()))
+        x = np.ascontiguousarray(frame.transpose(2, 0, 1))[None]
+        return dict(zip(self.targets, self.backend(x).tolist()))

@@ -31,6 +31,10 @@ class SteerModel(nn.Module):
         """The keyword arguments that rebuild this model with `create_model`."""
         raise NotImplementedError
 
+    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        """The state a sequence starts from, as explicit tensors (what `None` stands for): for export."""
+        return ()
+
     def set_target_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.target_mean.copy_(torch.as_tensor(mean))
         self.target_std.copy_(torch.as_tensor(std).clamp_min(1e-6))

@@ -67,6 +67,12 @@ class CnnRnn(SteerModel):
                 "layers": self.layers, "hidden": self.hidden, "features": self.features,
                 "dropout": self.dropout, "motion": self.motion}
 
+    def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        core = torch.zeros(self.layers, batch_size, self.hidden)
+        cells = (core, core.clone()) if self.cell == "lstm" else (core,)
+        frame = (torch.zeros(1, batch_size, int(torch.tensor(self.frame_shape).prod())), torch.zeros(1, batch_size, 1))
+        return cells + (frame if self.motion else ())
+
     def _differences(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Differences of scaled frames (B, T, C, H, W) from the previous frame, and the state entries
         that carry the last frame on; a first frame with no previous one gets a zero difference."""
