@@ -1,5 +1,7 @@
 import csv
 import json
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -104,3 +106,26 @@ def test_view_writes_an_overlay_video_and_a_still(tiny_cache, tmp_path):
         count += 1
     assert count == len(drive) and video.get(cv2.CAP_PROP_FRAME_WIDTH) == 600  # enlarged 3x
     assert cv2.imread(str(tmp_path / "view.png")).shape == (198, 600, 3)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not found (.ci/run installs Debian's chromium)")
+def test_html_report_shows_the_metrics_table_in_headless_chromium(tmp_path):
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    main(["world", "--out", str(cache), "--drives", "3", "--frames", "24", "--processes", "1"])
+    main(["train", "--cache", str(cache), "--out", str(run), "--model", "pilotnet", "--epochs", "1",
+          "--window", "1", "--stride", "1", "--no-stateful"])
+    main(["evaluate", "--run", str(run)])
+    metrics = json.loads((run / "metrics.json").read_text())
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (run / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=120).stdout
+    table = dom[dom.index("<table id=\"metrics\">"):dom.index("</table>")]
+    for row in ("pilotnet", "baseline: zero", "baseline: train mean"):
+        assert row in table
+    assert f"{metrics['model']['steering']['rmse']:.4f}" in table
+    assert "<video" in dom and "data:video/webm;base64," in dom

@@ -1,4 +1,5 @@
-"""Evaluation of a trained run on held-out drives: metrics beside baselines, predictions, a plot."""
+"""Evaluation of a trained run on held-out drives: metrics beside baselines, predictions, plots, an
+overlay video and an HTML report of it all."""
 from __future__ import annotations
 
 import csv
@@ -11,6 +12,7 @@ import numpy as np
 from steer.data.cache import FrameCache
 from steer.evaluate.metrics import scores_with_baselines
 from steer.evaluate.plots import plot_predictions
+from steer.evaluate.report import error_histogram, write_report
 from steer.evaluate.video import write_overlay
 from steer.models import SteerModel
 from steer.models.sequence import predict_sequence
@@ -50,8 +52,9 @@ def view_drive(run: str | Path, drive_name: str, out: str | Path, cache: str | P
 
 def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[str] | None = None,
                  out: str | Path | None = None, checkpoint: str = "best") -> dict:
-    """Score a run's checkpoint on `drives` (default: the run's test drives) and write
-    metrics.json, predictions.csv and predictions.png into `out` (default: the run folder)."""
+    """Score a run's checkpoint on `drives` (default: the run's test drives) and write metrics.json,
+    predictions.csv, predictions.png, errors.png, a WebM of the first drive and report.html into
+    `out` (default: the run folder)."""
     run = Path(run)
     info, frame_cache, model = _open_run(run, cache, checkpoint)
     names = drives or info["split"]["test"]
@@ -73,4 +76,12 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     title = " ".join(f"{t} RMSE {scores['model'][t]['rmse']:.3g}" for t in model.targets)
     plot_predictions(out / "predictions.png", rows[:4], model.targets, metrics["units"],
                      f"{info['config']['model']} on held-out drives: {title}")
+    error_histogram(out / "errors.png", truth, preds, model.targets, metrics["units"])
+    first = frame_cache.by_name(names[:1])[0]
+    video = None
+    if len(first.frames):
+        video = out / f"{first.name.replace('@', '_').replace(':', '-')}.webm"
+        write_overlay(video, first.frames, first.timestamps_s, rows[0][2], rows[0][3], model.targets,
+                      first.units.get("steering", "rad"))
+    write_report(out, metrics, info, video)
     return metrics

@@ -63,7 +63,8 @@ def write_overlay(path: str | Path, frames: np.ndarray, times_s: np.ndarray, tru
         image = overlay_frame(np.asarray(frame).transpose(1, 2, 0), dict(zip(targets, truth[i])),
                               dict(zip(targets, preds[i])), float(np.sqrt(squared / (i + 1))), wheel_scale)
         if writer is None:
-            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, image.shape[1::-1])
+            codec = "VP80" if path.suffix == ".webm" else "mp4v"  # WebM plays in browsers, MP4v in players
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, image.shape[1::-1])
         writer.write(image)
         if still is not None and i == len(frames) // 2:
             cv2.imwrite(str(still), image)

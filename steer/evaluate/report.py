@@ -1,0 +1,63 @@
+"""A self-contained HTML report of an evaluation: the metrics beside the baselines, true-vs-predicted
+plots, the error histogram, a video of the model driving, the config and the data hashes. Images and
+video are embedded, so the one file opens from disk with no server."""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def error_histogram(path: Path, truth: np.ndarray, preds: np.ndarray, targets: list[str], units: dict) -> None:
+    fig, axes = plt.subplots(1, len(targets), figsize=(4 * len(targets), 3), squeeze=False)
+    for k, ax in enumerate(axes[0]):
+        ax.hist(preds[:, k] - truth[:, k], bins=50, color="tab:red", alpha=0.8)
+        ax.set_xlabel(f"{targets[k]} error ({units.get(targets[k], '?')})")
+    axes[0, 0].set_ylabel("frames")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _embed(path: Path, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def _table(metrics: dict) -> str:
+    targets = list(metrics["model"])
+    head = "".join(f"<th>{html.escape(t)} RMSE</th><th>{html.escape(t)} MAE</th>" for t in targets)
+    rows = []
+    for label, key in ((metrics["model_name"], "model"), ("baseline: zero", "zero"), ("baseline: train mean", "mean")):
+        cells = "".join(f"<td>{metrics[key][t]['rmse']:.4f}</td><td>{metrics[key][t]['mae']:.4f}</td>" for t in targets)
+        rows.append(f"<tr><th>{html.escape(label)}</th>{cells}</tr>")
+    return f"<table id='metrics'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
+
+
+def write_report(folder: Path, metrics: dict, run_info: dict, video: Path | None) -> Path:
+    """`folder` holds predictions.png and errors.png; writes report.html there."""
+    video_tag = (f"<video controls loop muted src='{_embed(video, 'video/webm')}'></video>"
+                 f"<p>{html.escape(video.stem)}: true wheel green (outer), predicted red (inner)</p>" if video else "")
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>steer: {html.escape(metrics['model_name'])}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}img,video{{max-width:100%}}pre{{background:#f4f4f4;padding:1em;overflow:auto}}</style>
+</head><body><h1>{html.escape(metrics['model_name'])} on {metrics['frames']} held-out frames</h1>
+<p>Drives: {html.escape(', '.join(metrics['drives']))}. Units: {html.escape(json.dumps(metrics['units']))}.</p>
+{_table(metrics)}
+<h2>True and predicted</h2><img alt="true and predicted" src="{_embed(folder / 'predictions.png', 'image/png')}">
+<h2>Errors</h2><img alt="error histogram" src="{_embed(folder / 'errors.png', 'image/png')}">
+<h2>Driving</h2>{video_tag}
+<h2>Config, data and versions</h2><pre>{html.escape(json.dumps(run_info, indent=1))}</pre>
+</body></html>"""
+    out = folder / "report.html"
+    tmp = folder / "report.html.tmp"
+    tmp.write_text(page)
+    os.replace(tmp, out)
+    return out
