@@ -77,7 +77,7 @@ def _train(args: argparse.Namespace) -> None:
 def _score(args: argparse.Namespace) -> None:
     from steer.evaluate.score import score_files
 
-    result = score_files(args.predictions, args.truth, args.key)
+    result = score_files(args.predictions, args.truth, args.key, args.tolerance)
     for group, scores in result["scores"].items():
         for target in result["targets"]:
             print(f"{group:<8} {target:<16} frames {scores['frames']:>6}  rmse {scores['model'][target]['rmse']:.10f}"
@@ -217,6 +217,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--predictions", help="a predictions CSV to score (instead of --run)")
     p.add_argument("--truth", help="the ground-truth CSV for --predictions")
     p.add_argument("--key", default="frame_id", help="the column matching rows of the two files")
+    p.add_argument("--tolerance", type=float,
+                   help="match --key as a time: the nearest prediction within this much (in the key's units)")
     p.set_defaults(handler=_evaluate)
 
     p = verbs.add_parser("run", help="run a checkpoint frame by frame over a video, images, a drive or a camera")

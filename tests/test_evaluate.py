@@ -129,3 +129,16 @@ def test_html_report_shows_the_metrics_table_in_headless_chromium(tmp_path):
         assert row in table
     assert f"{metrics['model']['steering']['rmse']:.4f}" in table
     assert "<video" in dom and "data:video/webm;base64," in dom
+
+
+def test_scoring_matches_on_nearest_time_within_a_tolerance(tmp_path):
+    from steer.evaluate.score import score_files
+
+    truth = tmp_path / "truth.csv"
+    truth.write_text("time_s,steering\n0.00,0.0\n0.05,1.0\n0.10,2.0\n")
+    preds = tmp_path / "preds.csv"
+    preds.write_text("time_s,steering\n0.101,2.5\n0.002,0.0\n0.049,1.0\n")
+    scores = score_files(preds, truth, key="time_s", tolerance=0.005)["scores"]
+    assert scores["all"]["model"]["steering"]["rmse"] == pytest.approx(np.sqrt(0.25 / 3))
+    with pytest.raises(ValueError, match="no prediction within 0.0005 of 0.00"):
+        score_files(preds, truth, key="time_s", tolerance=0.0005)

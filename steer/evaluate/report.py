@@ -45,9 +45,11 @@ def write_report(folder: Path, metrics: dict, run_info: dict, video: Path | None
     """`folder` holds predictions.png and errors.png; writes report.html there."""
     video_tag = (f"<video controls loop muted src='{_embed(video, 'video/webm')}'></video>"
                  f"<p>{html.escape(video.stem)}: true wheel green (outer), predicted red (inner)</p>" if video else "")
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>steer: {html.escape(metrics['model_name'])}</title>
+    page = f"""<!doctype html><html><head><meta charset="utf-8">
+<title>steer: {html.escape(metrics['model_name'])}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}img,video{{max-width:100%}}pre{{background:#f4f4f4;padding:1em;overflow:auto}}</style>
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}img,video{{max-width:100%}}
+pre{{background:#f4f4f4;padding:1em;overflow:auto}}</style>
 </head><body><h1>{html.escape(metrics['model_name'])} on {metrics['frames']} held-out frames</h1>
 <p>Drives: {html.escape(', '.join(metrics['drives']))}. Units: {html.escape(json.dumps(metrics['units']))}.</p>
 {_table(metrics)}
