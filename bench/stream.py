@@ -38,13 +38,16 @@ def _stateless_step(model) -> callable:
     return step
 
 
-def _times_ms(fn, inputs) -> np.ndarray:
-    out = []
+def _times_ms(fns, inputs) -> list[np.ndarray]:
+    """Per-call times of each function, called in turn on every input, so that all see the machine
+    in the same state (interleaving halves the run-to-run scatter of the ratios)."""
+    out = [[] for _ in fns]
     for x in inputs:
-        started = time.perf_counter()
-        fn(x)
-        out.append((time.perf_counter() - started) * 1e3)
-    return np.array(out[10:])  # the first calls warm caches up
+        for fn, times in zip(fns, out):
+            started = time.perf_counter()
+            fn(x)
+            times.append((time.perf_counter() - started) * 1e3)
+    return [np.array(t[10:]) for t in out]  # the first calls warm caches up
 
 
 def main() -> None:
@@ -65,9 +68,10 @@ def main() -> None:
             graph = export_onnx(model, Path(folder) / "step.onnx")
             pilots = [Pilot(Path(folder) / "ckpt"), Pilot(Path(folder) / "ckpt", onnx=graph, onnx_threads=1),
                       Pilot(Path(folder) / "ckpt", onnx=quantise_int8(graph), onnx_threads=1)]
+        alone = _stateless_step(model)
+        steps = [lambda item, p=p: p.step(item[1], 0.05 * item[0]) for p in pilots]
         with torch.no_grad():
-            times = [_times_ms(lambda item, p=p: p.step(item[1], 0.05 * item[0]), enumerate(frames)) for p in pilots]
-            times.append(_times_ms(_stateless_step(model), tensors))
+            times = _times_ms([*steps, lambda item: alone(tensors[item[0]])], list(enumerate(frames)))
         print(f"{name:<10}" + "".join(f"{np.median(t):>15.2f}{np.percentile(t, 99):>7.2f}" for t in times)
               + f"{np.median(times[0]) / np.median(times[-1]):>7.2f}")
 
