@@ -132,4 +132,4 @@ def _write_drive(root: Path, drive: Drive) -> dict:
     os.replace(tmp, folder)
     return {"name": drive.name, "frames": len(drive), "frame_shape": [3, *drive.frames.shape[1:3]],
             "units": {n: drive.signals[n].unit for n in names}, "hash": drive_hash(drive),
-            "meta": {k: v for k, v in drive.meta.items() if k != "config"}}
+            "meta": drive.meta}

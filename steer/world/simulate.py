@@ -26,16 +26,6 @@ class WorldConfig:
     car: carmodel.CarParams = field(default_factory=carmodel.CarParams)
     driver: DriverParams = field(default_factory=DriverParams)
 
-    @staticmethod
-    def from_dict(d: dict) -> "WorldConfig":
-        d = dict(d)
-        parts = {"camera": Camera, "car": carmodel.CarParams, "driver": DriverParams}
-        for key, cls in parts.items():
-            if key in d:
-                values = {k: tuple(v) if isinstance(v, list) else v for k, v in d[key].items()}
-                d[key] = cls(**values)
-        return WorldConfig(**d)
-
 
 def simulate_drive(config: WorldConfig, seed: int, name: str | None = None) -> Drive:
     """One drive; the same config and seed always give the same frames and signals."""
