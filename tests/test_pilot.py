@@ -12,12 +12,18 @@ from steer.models.sequence import predict_sequence
 from steer.train.checkpoint import save_checkpoint
 
 
-@pytest.mark.parametrize("name,kwargs", MODEL_VARIANTS)
-def test_streaming_equals_offline_predictions(tiny_cache, tmp_path, name, kwargs):
+def _saved(tmp_path, name="cnn-lstm", **kwargs):
+    """A freshly initialised model with target statistics, and its checkpoint folder."""
     torch.manual_seed(0)
     model = create_model(name, targets=["steering", "speed"], **kwargs)
     model.set_target_stats(torch.tensor([0.0, 12.0]), torch.tensor([0.2, 4.0]))
     save_checkpoint(tmp_path / "ckpt", model)
+    return model, tmp_path / "ckpt"
+
+
+@pytest.mark.parametrize("name,kwargs", MODEL_VARIANTS)
+def test_streaming_equals_offline_predictions(tiny_cache, tmp_path, name, kwargs):
+    model, _ = _saved(tmp_path, name, **kwargs)
     drive = tiny_cache.drives[0]
     offline = predict_sequence(model, drive.frames)
     pilot = Pilot(tmp_path / "ckpt")
@@ -37,16 +43,10 @@ def test_state_resets_at_a_time_gap(tiny_cache, tmp_path):
     assert after_gap == pytest.approx(fresh)
 
 
-def _checkpoint(tmp_path):
-    model = create_model("cnn-lstm", targets=["steering", "speed"])
-    save_checkpoint(tmp_path / "ckpt", model)
-    return tmp_path / "ckpt"
-
-
 def test_run_over_a_drive_writes_predictions_with_latency(tiny_cache, tmp_path):
     from steer.cli import main
 
-    main(["run", "--checkpoint", str(_checkpoint(tmp_path)), "--cache", str(tiny_cache.root),
+    main(["run", "--checkpoint", str(_saved(tmp_path)[1]), "--cache", str(tiny_cache.root),
           "--drive", tiny_cache.drives[1].name, "--out", str(tmp_path / "p.csv")])
     rows = list(csv.DictReader((tmp_path / "p.csv").open()))
     assert len(rows) == len(tiny_cache.drives[1]) and float(rows[0]["latency_ms"]) > 0
@@ -64,14 +64,14 @@ def test_truncated_video_yields_every_decodable_frame_and_a_warning(tmp_path):
     data = video.read_bytes()
     video.write_bytes(data[: int(len(data) * 0.6)])  # cut the tail off mid-stream
     with pytest.warns(UserWarning, match="breaks off after frame"):
-        summary = run(Pilot(_checkpoint(tmp_path)), video_frames(video), tmp_path / "p.csv")
+        summary = run(Pilot(_saved(tmp_path)[1]), video_frames(video), tmp_path / "p.csv")
     assert 5 < summary["frames"] < 30
 
 
 def test_realtime_counts_deadline_misses(tiny_cache, tmp_path):
     from steer.drive.run import drive_frames, run
 
-    pilot = Pilot(_checkpoint(tmp_path))
+    pilot = Pilot(_saved(tmp_path)[1])
     summary = run(pilot, drive_frames(tiny_cache.root, tiny_cache.drives[0].name), tmp_path / "p.csv",
                   realtime_fps=100_000, max_frames=5)  # a 10 us period: every step overruns it
     assert summary["frames"] == 5 and summary["deadline_misses"] == 5
@@ -84,10 +84,7 @@ ONNX_VARIANTS = [(name, {}) for name in sorted(MODELS)] + [("cnn-lstm", {"cell":
 def test_onnx_runtime_equals_pytorch_over_500_frames_with_the_state_carried(tiny_cache, tmp_path, name, kwargs):
     from steer.drive.export import export_onnx
 
-    torch.manual_seed(0)
-    model = create_model(name, targets=["steering", "speed"], **kwargs)
-    model.set_target_stats(torch.tensor([0.0, 12.0]), torch.tensor([0.2, 4.0]))
-    save_checkpoint(tmp_path / "ckpt", model)
+    model, _ = _saved(tmp_path, name, **kwargs)
     graph = export_onnx(model, tmp_path / "step.onnx")
     frames = np.concatenate([np.array(d.frames) for d in tiny_cache.drives] * 4)[:500].transpose(0, 2, 3, 1)
     torch_pilot, onnx_pilot = Pilot(tmp_path / "ckpt"), Pilot(tmp_path / "ckpt", onnx=graph)
