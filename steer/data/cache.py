@@ -59,6 +59,13 @@ def drive_hash(drive: Drive) -> str:
     return h.hexdigest()[:16]
 
 
+def read_manifest(root: str | Path) -> dict:
+    """The manifest of the cache at `root`, or an empty one where there is no cache yet; reading it
+    opens no drive."""
+    path = Path(root) / MANIFEST
+    return json.loads(path.read_text()) if path.exists() else {"version": 1, "drives": []}
+
+
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
@@ -80,7 +87,7 @@ class FrameCache:
         root = Path(root)
         (root / "drives").mkdir(parents=True, exist_ok=True)
         path = root / MANIFEST
-        manifest = json.loads(path.read_text()) if path.exists() else {"version": 1, "drives": []}
+        manifest = read_manifest(root)
         for drive in drives:
             entry = _write_drive(root, drive)
             if manifest.setdefault("frame_shape", entry["frame_shape"]) != entry["frame_shape"]:

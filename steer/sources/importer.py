@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from steer.data.cache import MANIFEST, FrameCache
+from steer.data.cache import FrameCache, read_manifest
 from steer.sources import FORMAT_OPTIONS, deeptesla, donkey, generic, sullychen, udacity, udacity_sim
 from steer.sources.table import FrameTable, to_drives
 
@@ -55,10 +55,6 @@ def source_hash(tables: list[FrameTable], options: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def _imported(out: Path) -> list[dict]:
-    return FrameCache(out).manifest["drives"] if (out / MANIFEST).exists() else []
-
-
 def import_recording(source: str | Path, out: str | Path, fmt: str | None = None, size: tuple[int, int] = (66, 200),
                      crop: tuple[float, float] = (0.0, 0.0), max_gap_s: float = 1.0, processes: int | None = None,
                      **options) -> dict:
@@ -73,7 +69,7 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
         raise ValueError(f"{source} is {fmt}, which takes no option {foreign}; it takes {sorted(FORMAT_OPTIONS[fmt])}")
     tables = FORMATS[fmt](source, **options)
     digest = source_hash(tables, {"format": fmt, "size": size, "crop": crop, "max_gap_s": max_gap_s, **options})
-    before = _imported(out)
+    before = read_manifest(out)["drives"]
     done = [d for d in before if d["meta"].get("source_hash") == digest]
     if done and len(done) == done[0]["meta"].get("source_drives"):
         return {"source": str(source), "skipped": "already in the cache", "source_hash": digest}
