@@ -10,7 +10,6 @@ without frames (for analysis).
 """
 from __future__ import annotations
 
-import csv
 import re
 from collections import Counter
 from pathlib import Path
@@ -19,7 +18,7 @@ import cv2
 import numpy as np
 
 from steer.data.drive import Signal
-from steer.sources.table import FrameTable, seconds
+from steer.sources.table import FrameTable, csv_rows, seconds
 
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".avi")
 
@@ -45,19 +44,17 @@ def pairs(folder: Path, signals_only: bool = False) -> list[tuple[Path, Path | N
 
 
 def read_pair(log: Path, video: Path | None, wheel_unit: str) -> FrameTable:
-    with log.open(newline="") as f:
-        reader = csv.DictReader(f)
-        frame_column = next((c for c in ("frame", "frame_index") if c in (reader.fieldnames or [])), None)
-        missing = [c for c in ("ts_micro", "wheel") if c not in (reader.fieldnames or [])]
-        if missing or frame_column is None:
-            raise ValueError(f"{log}: columns {reader.fieldnames}, need ts_micro, frame or frame_index, wheel")
-        rows, values = [], []
-        for number, row in enumerate(reader, 2):
-            try:
-                values.append((float(row["ts_micro"]), int(row[frame_column]), float(row["wheel"])))
-            except (TypeError, ValueError):
-                raise ValueError(f"{log} line {number}: not a number in {row}") from None
-            rows.append(f"{log} line {number}")
+    columns, table = csv_rows(log, ["ts_micro", "wheel"])
+    frame_column = next((c for c in ("frame", "frame_index") if c in columns), None)
+    if frame_column is None:
+        raise ValueError(f"{log}: no column frame or frame_index; it has {columns}")
+    rows, values = [], []
+    for number, row in table:
+        try:
+            values.append((float(row["ts_micro"]), int(row[frame_column]), float(row["wheel"])))
+        except (TypeError, ValueError):
+            raise ValueError(f"{log} line {number}: not a number in {row}") from None
+        rows.append(f"{log} line {number}")
     if not values:
         raise ValueError(f"{log}: no rows")
     stamps, frames, wheel = (np.array(v) for v in zip(*values))

@@ -11,13 +11,12 @@ layout (`steer import --config FILE.json` takes the same keys from a file).
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
 from steer.data.drive import Signal
-from steer.sources.table import FrameTable, seconds
+from steer.sources.table import FrameTable, csv_rows, seconds
 
 # unit in the file -> (factor to steer's unit, steer's unit)
 UNITS = {"rad": (1.0, "rad"), "deg": (np.pi / 180, "rad"), "m/s": (1.0, "m/s"), "km/h": (1 / 3.6, "m/s"),
@@ -56,13 +55,8 @@ def read(folder: str | Path, signals: str = "", frames: str = "", csv_file: str 
     if not wanted:
         raise ValueError("generic: give the signals, e.g. signals='steering=wheel:deg'")
     log = _csv_file(folder, csv_file)
-    with log.open(newline="") as f:
-        reader = csv.DictReader(f)
-        columns = [c for c, _ in wanted.values()] + [c for c in (time,) if c] + ([frame] if frames else [])
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{log}: no column {missing}; it has {reader.fieldnames}")
-        table = [(number, row) for number, row in enumerate(reader, 2)]
+    needed = [c for c, _ in wanted.values()] + [c for c in (time,) if c] + ([frame] if frames else [])
+    _, table = csv_rows(log, needed)
     rows = [f"{log} line {number}" for number, _ in table]
 
     def numbers(column: str) -> np.ndarray:

@@ -2,6 +2,7 @@
 split into drives at time gaps and decoded in parallel into Drives."""
 from __future__ import annotations
 
+import csv
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,17 @@ class FrameTable:
                 raise ValueError(f"{self.rows[int(np.argmax(np.isnan(values)))]}: {key} is NaN")
         if np.isnan(self.timestamps_s).any():
             raise ValueError(f"{self.rows[int(np.argmax(np.isnan(self.timestamps_s)))]}: time is missing")
+
+
+def csv_rows(path: Path, needed: list[str]) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """A CSV's column names and its rows as (line number, {column: text}); a missing column named."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        columns = list(reader.fieldnames or [])
+        missing = [c for c in needed if c not in columns]
+        if missing:
+            raise ValueError(f"{path}: no column {missing}; it has {columns}")
+        return columns, list(enumerate(reader, 2))
 
 
 def seconds(stamps: np.ndarray) -> np.ndarray:

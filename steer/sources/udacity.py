@@ -10,39 +10,29 @@ cameras); steering (`angle`, steering-wheel angle in radians, positive = left), 
 """
 from __future__ import annotations
 
-import csv
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
 from steer.data.drive import Signal
-from steer.sources.table import FrameTable
+from steer.sources.table import FrameTable, csv_rows
 
 NEEDED = ["timestamp", "frame_id", "filename", "angle", "torque", "speed"]
 SIGNALS = ("angle", "torque", "speed")
 
 
-def _csv_rows(path: Path, needed: list[str]) -> list[tuple[int, dict]]:
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in needed if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(f"{path}: no column {missing}; it has {reader.fieldnames}")
-        return list(enumerate(reader, 2))
-
-
 def _interpolated_rows(folder: Path, dropped: Counter) -> tuple[Path, list[tuple[int, dict]]]:
     """camera.csv's rows with the steering log interpolated onto their times."""
     steering_log = folder / "steering.csv"
-    steering = _csv_rows(steering_log, ["timestamp", *SIGNALS])
+    _, steering = csv_rows(steering_log, ["timestamp", *SIGNALS])
     stamps = np.array([int(row["timestamp"]) for _, row in steering], dtype=np.float64)
     backwards = np.flatnonzero(np.diff(stamps) <= 0)
     if len(backwards):
         raise ValueError(f"{steering_log} line {steering[backwards[0] + 1][0]}: time does not increase")
     logged = {c: np.array([float(row[c]) for _, row in steering]) for c in SIGNALS}
     rows = []
-    for number, row in _csv_rows(folder / "camera.csv", ["timestamp", "frame_id", "filename"]):
+    for number, row in csv_rows(folder / "camera.csv", ["timestamp", "frame_id", "filename"])[1]:
         t = float(row["timestamp"])
         if not stamps[0] <= t <= stamps[-1]:
             dropped["frames outside the steering log's time span"] += 1
@@ -57,7 +47,8 @@ def read(folder: str | Path, camera: str = "center", signals_only: bool = False)
     folder = Path(folder)
     dropped: Counter = Counter()
     if (folder / "interpolated.csv").exists():
-        log, rows = folder / "interpolated.csv", _csv_rows(folder / "interpolated.csv", NEEDED)
+        log = folder / "interpolated.csv"
+        _, rows = csv_rows(log, NEEDED)
     elif (folder / "camera.csv").exists() and (folder / "steering.csv").exists():
         log, rows = _interpolated_rows(folder, dropped)
     else:
