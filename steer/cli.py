@@ -121,7 +121,7 @@ def _run(args: argparse.Namespace) -> None:
             raise SystemExit("steer run --drive needs --cache")
         frames = streaming.drive_frames(args.cache, args.drive)
     else:
-        frames = streaming.camera_frames(args.camera, args.fps)
+        frames = streaming.camera_frames(args.camera)
     crop = tuple(float(v) for v in args.crop.split(","))
     pilot = Pilot(args.checkpoint, crop=crop, max_gap_s=args.max_gap_s, onnx=args.onnx)
     realtime = (args.fps or 20.0) if args.realtime else None

@@ -41,7 +41,8 @@ def video_frames(path: str | Path, fps: float | None = None) -> Iterator[Frame]:
         warnings.warn(f"{path}: the video breaks off after frame {index - 1}; its header claims {claimed} frames")
 
 
-def camera_frames(device: int, fps: float | None = None) -> Iterator[Frame]:
+def camera_frames(device: int) -> Iterator[Frame]:
+    """Frames as the camera delivers them, timed by the clock."""
     capture = cv2.VideoCapture(device)
     if not capture.isOpened():
         raise RuntimeError(f"no camera at index {device} (OpenCV could not open it)")
