@@ -58,14 +58,16 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     run = Path(run)
     info, frame_cache, model = _open_run(run, cache, checkpoint)
     names = drives or info["split"]["test"]
+    held_out = frame_cache.by_name(names)
     rows = []
-    for drive in frame_cache.by_name(names):
+    for drive in held_out:
         preds = predict_sequence(model, drive.frames)
         rows.append((drive.name, drive.timestamps_s, drive.targets(model.targets), preds))
     truth = np.concatenate([r[2] for r in rows])
     preds = np.concatenate([r[3] for r in rows])
     scores = scores_with_baselines(truth, preds, model.target_mean.numpy(), model.targets)
-    units = frame_cache.by_name(names[:1])[0].units
+    first = held_out[0]
+    units = first.units
     metrics = {**scores, "model_name": info["config"]["model"], "checkpoint": str(run / checkpoint),
                "drives": names, "frames": int(len(truth)), "units": {t: units.get(t, "?") for t in model.targets}}
     out = Path(out or run)
@@ -77,7 +79,6 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     plot_predictions(out / "predictions.png", rows[:4], model.targets, metrics["units"],
                      f"{info['config']['model']} on held-out drives: {title}")
     error_histogram(out / "errors.png", truth, preds, model.targets, metrics["units"])
-    first = frame_cache.by_name(names[:1])[0]
     video = None
     if len(first.frames):
         video = out / f"{first.name.replace('@', '_').replace(':', '-')}.webm"
