@@ -12,9 +12,12 @@ from steer.world.simulate import WorldConfig, generate_drives
 SHARED = Path(os.environ.get("STEER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
-# Every registered model, and the options of theirs that change the architecture.
+# Every registered model, and the options of theirs that change the architecture: the ones that stream,
+# and the ones that run offline only.
 MODEL_VARIANTS = [(name, {}) for name in sorted(MODELS)] + [
-    ("cnn-lstm", {"cell": "gru", "layers": 2}), ("cnn-lstm", {"cell": "rnn"}), ("cnn-lstm", {"motion": False})]
+    ("cnn-lstm", {"cell": "gru", "layers": 2, "dropout": 0.2}), ("cnn-lstm", {"cell": "rnn"}),
+    ("cnn-lstm", {"motion": False, "inputs": "both"}), ("pilotnet", {"inputs": "difference"})]
+OFFLINE_VARIANTS = [("cnn-lstm", {"bidirectional": True, "layers": 2})]
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import MODEL_VARIANTS
+from conftest import MODEL_VARIANTS, OFFLINE_VARIANTS
 
 from steer.models import create_model, detach_state, reset_state
 
@@ -13,7 +13,7 @@ def _frames(b, t, seed=0):
     return torch.randint(0, 256, (b, t, *SHAPE), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
 
 
-@pytest.mark.parametrize("name,kwargs", VARIANTS)
+@pytest.mark.parametrize("name,kwargs", VARIANTS + OFFLINE_VARIANTS)
 def test_contract_forward_and_backward(name, kwargs):
     model = create_model(name, targets=TARGETS, frame_shape=SHAPE, **kwargs)
     preds, state = model(_frames(2, 3), None)
@@ -73,3 +73,61 @@ def test_unknown_model_and_cell_are_clear_errors():
         create_model("resnet", targets=TARGETS)
     with pytest.raises(ValueError, match="unknown cell 'tcn'"):
         create_model("cnn-lstm", targets=TARGETS, cell="tcn")
+
+
+def test_chunked_forward_and_backward_equal_the_unchunked_ones():
+    """With the state carried (not detached) between chunks, a sequence cut into windows gives the same
+    outputs and gradients as one pass: truncation only comes from detaching, where training asks."""
+    model = create_model("cnn-lstm", targets=TARGETS, frame_shape=SHAPE, hidden=8, features=16).eval()
+    frames = _frames(2, 9)
+
+    def grads(chunk):
+        model.zero_grad()
+        state, parts = None, []
+        for start in range(0, 9, chunk):
+            preds, state = model(frames[:, start:start + chunk], state)
+            parts.append(preds)
+        torch.cat(parts, dim=1).square().sum().backward()
+        return torch.cat(parts, dim=1).detach(), [p.grad.clone() for p in model.parameters()]
+
+    whole, whole_grads = grads(9)
+    chunked, chunked_grads = grads(4)
+    assert torch.allclose(whole, chunked, atol=1e-5)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-6) for a, b in zip(whole_grads, chunked_grads))
+
+
+def test_detaching_the_state_cuts_the_gradient_at_the_window_edge():
+    model = create_model("cnn-lstm", targets=TARGETS, frame_shape=SHAPE, hidden=8, features=16).eval()
+    _, state = model(_frames(1, 3), None)
+
+    def reaches_first_window(carried):
+        preds, _ = model(_frames(1, 3, seed=1), carried)
+        return torch.autograd.grad(preds.sum(), state[0], allow_unused=True)[0] is not None
+
+    assert reaches_first_window(state)
+    assert not reaches_first_window(detach_state(state))
+
+
+@pytest.mark.parametrize("inputs", ["difference", "both"])
+def test_difference_inputs_carry_the_previous_frame(inputs):
+    model = create_model("pilotnet", targets=TARGETS, frame_shape=SHAPE, inputs=inputs).eval()
+    frames = _frames(1, 4)
+    with torch.no_grad():
+        whole, _ = model(frames, None)
+        _, state = model(frames[:, :2], None)
+        carried, _ = model(frames[:, 2:], state)
+        fresh, _ = model(frames[:, 2:], None)
+    assert torch.allclose(whole[:, 2:], carried, atol=1e-5)
+    assert not torch.allclose(whole[:, 2:3], fresh[:, :1], atol=1e-4)  # a first frame has no difference
+
+
+def test_bidirectional_models_are_refused_for_streaming():
+    model = create_model("cnn-lstm", targets=TARGETS, frame_shape=SHAPE, bidirectional=True)
+    assert not model.streamable
+    with pytest.raises(ValueError, match="bidirectional.*offline"):
+        model.require_streamable("streaming")
+
+
+def test_unknown_inputs_are_a_clear_error():
+    with pytest.raises(ValueError, match="unknown inputs 'optical-flow'"):
+        create_model("pilotnet", targets=TARGETS, inputs="optical-flow")

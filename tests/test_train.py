@@ -68,3 +68,20 @@ def test_split_by_time_trains_and_evaluates_on_later_blocks(tiny_cache, tmp_path
     assert all("@" in name for part in split.values() for name in part)
     metrics = evaluate_run(run)
     assert metrics["frames"] == sum(int(n.split(":")[1]) - int(n.split("@")[1].split(":")[0]) for n in split["test"])
+
+
+def test_stateless_windows_with_a_burn_in_train(tiny_cache, tmp_path):
+    run = train(_config(tiny_cache, tmp_path / "run", stateful=False, burn_in=3, epochs=1,
+                        model_args={"hidden": 8, "features": 16, "bidirectional": True}))
+    assert np.isfinite(json.loads((run / "history.json").read_text())[0]["val_loss"])
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"model_args": {"bidirectional": True}}, "bidirectional.*--no-stateful"),
+    ({"burn_in": 2}, "burn_in is for stateless"),
+    ({"model": "pilotnet", "model_args": {"inputs": "difference"}, "stateful": False, "window": 1},
+     "frame differences"),
+])
+def test_options_that_would_train_the_wrong_thing_are_refused(tiny_cache, tmp_path, changes, message):
+    with pytest.raises(ValueError, match=message):
+        train(_config(tiny_cache, tmp_path / "run", **changes))

@@ -37,6 +37,7 @@ class Pilot:
         """`onnx`: a graph written by `steer export` for this checkpoint, run with ONNX Runtime on
         `onnx_threads` threads (0: its default)."""
         self.model = load_model(checkpoint).eval()
+        self.model.require_streamable(f"streaming {checkpoint}")
         self.size = tuple(self.model.frame_shape[1:])
         self.crop, self.max_gap_s = crop, max_gap_s
         if onnx:

@@ -8,6 +8,12 @@
   (layers, B, hidden) with the batch in dimension 1, or None for a model without memory;
 - preds: (B, T, K), the targets in normalised units (z-scores); `to_units` turns them into the
   targets' own units with the statistics the model keeps as buffers (saved with its weights).
+
+The input pipeline is shared too: `inputs` picks what the network sees, the frames, their difference
+from the previous frame (Team Rambo's input in Udacity's challenge: what moved), or both stacked as
+channels. A model that uses differences carries the previous frame at the end of its state, so a
+window continues exactly where the last one ended; a first frame gets a zero difference. A subclass
+implements `predict` (and `core_state` if it has memory of its own).
 """
 from __future__ import annotations
 
@@ -15,25 +21,69 @@ import torch
 from torch import nn
 
 State = tuple[torch.Tensor, ...] | None
+INPUTS = ("frames", "difference", "both")
 
 
 class SteerModel(nn.Module):
     registry_name = ""
 
-    def __init__(self, targets: list[str], frame_shape: tuple[int, int, int]):
+    def __init__(self, targets: list[str], frame_shape: tuple[int, int, int], inputs: str = "frames"):
         super().__init__()
+        if inputs not in INPUTS:
+            raise ValueError(f"unknown inputs {inputs!r}; choose from {', '.join(INPUTS)}")
         self.targets = list(targets)
         self.frame_shape = tuple(frame_shape)
+        self.inputs = inputs
         self.register_buffer("target_mean", torch.zeros(len(targets)))
         self.register_buffer("target_std", torch.ones(len(targets)))
 
     def config(self) -> dict:
         """The keyword arguments that rebuild this model with `create_model`."""
-        raise NotImplementedError
+        return {"targets": self.targets, "frame_shape": list(self.frame_shape), "inputs": self.inputs}
+
+    @property
+    def input_channels(self) -> int:
+        return self.frame_shape[0] * (2 if self.inputs == "both" else 1)
+
+    @property
+    def carries_frame(self) -> bool:
+        """Whether the previous frame travels at the end of the state."""
+        return self.inputs != "frames"
+
+    @property
+    def streamable(self) -> bool:
+        """Whether the model can run one frame at a time (a bidirectional core cannot: it needs the future)."""
+        return True
+
+    def require_streamable(self, use: str) -> None:
+        if not self.streamable:
+            raise ValueError(f"{use}: this {self.registry_name} model is bidirectional, it needs the frames after "
+                             "each one, so it cannot run frame by frame; evaluate it offline (steer evaluate)")
+
+    def core_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        """The model's own memory at the start of a sequence (what `None` stands for); none by default."""
+        return ()
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
-        """The state a sequence starts from, as explicit tensors (what `None` stands for): for export."""
-        return ()
+        """The whole state a sequence starts from, as explicit tensors: for export."""
+        frame = (torch.zeros(1, batch_size, self.frame_shape[0] * self.frame_shape[1] * self.frame_shape[2]),
+                 torch.zeros(1, batch_size, 1))
+        return self.core_state(batch_size) + (frame if self.carries_frame else ())
+
+    def predict(self, x: torch.Tensor, diffs: torch.Tensor | None, state: State) -> tuple[torch.Tensor, State]:
+        """preds (B, T, K) and the core state from x (B, T, input_channels, H, W) scaled to -1..1, the
+        frame differences (B, T, C, H, W) when the model carries frames, and the core state."""
+        raise NotImplementedError
+
+    def forward(self, frames: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+        x = self.scale_frames(frames)
+        if not self.carries_frame:
+            return self.predict(x, None, state)
+        diffs, carried = frame_differences(x, state[-2:] if state else None)
+        if self.inputs != "frames":
+            x = diffs if self.inputs == "difference" else torch.cat([x, diffs], dim=2)
+        preds, core = self.predict(x, diffs, state[:-2] if state else None)
+        return preds, (*(core or ()), *carried)
 
     def set_target_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         self.target_mean.copy_(torch.as_tensor(mean))
@@ -49,6 +99,18 @@ class SteerModel(nn.Module):
     def scale_frames(frames: torch.Tensor) -> torch.Tensor:
         """uint8 0..255 to float -1..1, the normalisation inside every model."""
         return frames.float() / 127.5 - 1.0
+
+
+def frame_differences(x: torch.Tensor, carried: State) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Differences of scaled frames x (B, T, C, H, W) from the frame before, and the state entries
+    that carry the last frame on: (1, B, C*H*W) and a (1, B, 1) flag saying it is there."""
+    b = x.shape[0]
+    first = x[:, :1]
+    if carried is not None:
+        has = carried[1][0].view(b, 1, 1, 1, 1)
+        first = first + has * (carried[0][0].view_as(x[:, 0])[:, None] - first)  # no previous frame: itself
+    diffs = x - torch.cat([first, x[:, :-1]], dim=1)
+    return diffs, (x[:, -1].reshape(1, b, -1), torch.ones(1, b, 1, device=x.device))
 
 
 def reset_state(state: State, keep: torch.Tensor) -> State:

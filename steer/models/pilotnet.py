@@ -31,18 +31,18 @@ def trunk_features(trunk: nn.Module, frame_shape: tuple[int, int, int]) -> int:
 
 @register_model("pilotnet")
 class PilotNet(SteerModel):
-    def __init__(self, targets: list[str], frame_shape=(3, 66, 200), dropout: float = 0.0):
-        super().__init__(targets, frame_shape)
+    def __init__(self, targets: list[str], frame_shape=(3, 66, 200), dropout: float = 0.0, inputs: str = "frames"):
+        super().__init__(targets, frame_shape, inputs)
         self.dropout = dropout
-        self.trunk = pilotnet_trunk(frame_shape[0])
+        self.trunk = pilotnet_trunk(self.input_channels)
+        width = trunk_features(self.trunk, (self.input_channels, *frame_shape[1:]))
         self.head = nn.Sequential(
-            nn.Linear(trunk_features(self.trunk, frame_shape), 100), nn.ELU(), nn.Dropout(dropout),
+            nn.Linear(width, 100), nn.ELU(), nn.Dropout(dropout),
             nn.Linear(100, 50), nn.ELU(), nn.Linear(50, 10), nn.ELU(), nn.Linear(10, len(targets)))
 
     def config(self) -> dict:
-        return {"targets": self.targets, "frame_shape": list(self.frame_shape), "dropout": self.dropout}
+        return {**super().config(), "dropout": self.dropout}
 
-    def forward(self, frames: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
-        b, t = frames.shape[:2]
-        x = self.scale_frames(frames.flatten(0, 1))
-        return self.head(self.trunk(x)).view(b, t, -1), None
+    def predict(self, x: torch.Tensor, diffs: torch.Tensor | None, state: State) -> tuple[torch.Tensor, State]:
+        b, t = x.shape[:2]
+        return self.head(self.trunk(x.flatten(0, 1))).view(b, t, -1), None

@@ -9,8 +9,10 @@ from steer.models.base import SteerModel
 
 @torch.no_grad()
 def predict_sequence(model: SteerModel, frames: np.ndarray, chunk: int = 64, device: str = "cpu") -> np.ndarray:
-    """Predictions (N, K) in the targets' units for frames (N, C, H, W) uint8, in time order."""
+    """Predictions (N, K) in the targets' units for frames (N, C, H, W) uint8, in time order; a model
+    that cannot stream (bidirectional) sees the whole drive at once."""
     model.eval()
+    chunk = chunk if model.streamable else max(len(frames), 1)
     state, out = None, []
     for start in range(0, len(frames), chunk):
         x = torch.from_numpy(np.array(frames[start:start + chunk]))[None].to(device)  # copy out of the memmap

@@ -14,6 +14,7 @@ class TrainConfig:
     window: int = 8  # frames per window: the truncation length of backpropagation through time
     stride: int = 8  # stateless windows only
     stateful: bool = True  # carry the state from window to window of a drive
+    burn_in: int = 0  # stateless windows only: frames before each window that warm the state up, no loss
     batch_size: int = 16
     epochs: int = 10
     optimizer: str = "adam"  # or "sgd" (with momentum 0.9)

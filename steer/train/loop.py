@@ -40,11 +40,37 @@ def validation_loss(model: SteerModel, drives: list[CachedDrive], device: str) -
     return loss, dict(zip(model.targets, rmse.tolist()))
 
 
+def check_config(config: TrainConfig, model: SteerModel) -> None:
+    """Combinations of options that would train something other than what was asked."""
+    if config.stateful and not model.streamable:
+        raise ValueError("a bidirectional model sees the future of its window, so its state cannot be carried "
+                         "from window to window: train it stateless (--no-stateful)")
+    if config.stateful and config.burn_in:
+        raise ValueError("burn_in is for stateless windows: stateful training carries the real state instead")
+    if model.carries_frame and not config.stateful and config.window + config.burn_in < 2:
+        raise ValueError("this model looks at frame differences, which a lone frame does not have: use "
+                         "stateful training, a window of 2 or more, or a burn-in")
+
+
+def span(config: TrainConfig) -> int:
+    """Frames a batch row holds: the window, after the burn-in of a stateless window."""
+    return config.window + (0 if config.stateful else config.burn_in)
+
+
 def _batches(config: TrainConfig, lengths: list[int], epoch: int):
     rng = np.random.default_rng([config.seed, epoch])  # per epoch, so a resumed run sees the same order
     if config.stateful:
         return stateful_batches(lengths, config.window, config.batch_size, rng)
-    return stateless_batches(lengths, config.window, config.stride, config.batch_size, rng)
+    return stateless_batches(lengths, span(config), config.stride, config.batch_size, rng)
+
+
+def _forward(model: SteerModel, frames: torch.Tensor, state, config: TrainConfig):
+    """Predictions for the window's frames; a stateless window first runs its burn-in without gradient."""
+    if config.stateful or not config.burn_in:
+        return model(frames, state if config.stateful else None)
+    with torch.no_grad():
+        _, state = model(frames[:, :config.burn_in], None)
+    return model(frames[:, config.burn_in:], state)
 
 
 def train_epoch(model: SteerModel, optimizer: torch.optim.Optimizer, loader: BatchLoader, batches: list,
@@ -54,8 +80,8 @@ def train_epoch(model: SteerModel, optimizer: torch.optim.Optimizer, loader: Bat
     for batch in batches:
         frames, targets, weights, reset = (x.to(config.device) for x in loader.load(batch))
         state = reset_state(detach_state(state), ~reset) if config.stateful else None
-        preds, state = model(frames, state)
-        per_row = ((preds - model.normalise(targets)) ** 2).mean(dim=(1, 2))
+        preds, state = _forward(model, frames, state, config)
+        per_row = ((preds - model.normalise(targets[:, -preds.shape[1]:])) ** 2).mean(dim=(1, 2))
         loss = (per_row * weights).sum() / weights.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -107,10 +133,11 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         raise ValueError(f"split_by must be 'drive' or 'time', not {config.split_by!r}")
     train_drives, val_drives = cache.by_name(split["train"]), cache.by_name(split["val"])
     model, optimizer, first_epoch, best, bad_epochs = _start(config, cache, train_drives, out, resume)
+    check_config(config, model)
     (out / "run.json").write_text(json.dumps({
         "config": config.to_dict(), "split": split, "data_hashes": cache.hashes(), "versions": versions(),
         "parameters": sum(p.numel() for p in model.parameters())}, indent=1))
-    loader = BatchLoader(train_drives, config.targets, config.window)
+    loader = BatchLoader(train_drives, config.targets, span(config))
     lengths = [len(d) for d in train_drives]
     writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch)
     history = json.loads((out / "history.json").read_text()) if first_epoch else []
