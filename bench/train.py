@@ -55,7 +55,7 @@ def main() -> None:
               f"{args.threads} threads)")
         for name in sorted(MODELS):
             batch, window = SHAPES[name]
-            loader = BatchLoader(cache.drives, TARGETS, window)
+            loader = BatchLoader([d.frames for d in cache.drives], [d.targets(TARGETS) for d in cache.drives], window)
             batches = stateless_batches([len(d) for d in cache.drives], window, window, batch,
                                         np.random.default_rng(0))
             from_cache = lambda b: loader.load(b)[:2]  # noqa: E731

@@ -17,8 +17,14 @@ implements `predict` (and `core_state` if it has memory of its own).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from steer.data.cache import CachedDrive
 
 State = tuple[torch.Tensor, ...] | None
 INPUTS = ("frames", "difference", "both")
@@ -54,6 +60,11 @@ class SteerModel(nn.Module):
     def streamable(self) -> bool:
         """Whether the model can run one frame at a time (a bidirectional core cannot: it needs the future)."""
         return True
+
+    def inputs_of(self, drive: CachedDrive) -> np.ndarray:
+        """What training and offline evaluation feed the model for a cached drive, time first: its frames;
+        a model with a frozen encoder feeds its stored features instead."""
+        return drive.frames
 
     def require_streamable(self, use: str) -> None:
         if not self.streamable:

@@ -9,7 +9,8 @@ from steer.models.base import SteerModel
 
 @torch.no_grad()
 def predict_sequence(model: SteerModel, frames: np.ndarray, chunk: int = 64, device: str = "cpu") -> np.ndarray:
-    """Predictions (N, K) in the targets' units for frames (N, C, H, W) uint8, in time order; a model
+    """Predictions (N, K) in the targets' units for a drive's inputs in time order (frames (N, C, H, W)
+    uint8, or what `model.inputs_of` gives); a model
     that cannot stream (bidirectional) sees the whole drive at once."""
     model.eval()
     chunk = chunk if model.streamable else max(len(frames), 1)

@@ -4,23 +4,21 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from steer.data.cache import CachedDrive
 from steer.data.windows import Window
 
 
 class BatchLoader:
-    def __init__(self, drives: list[CachedDrive], targets: list[str], window: int):
-        self.frames = [d.frames for d in drives]
-        self.targets = [d.targets(targets) for d in drives]
-        self.window = window
+    def __init__(self, inputs: list[np.ndarray], targets: list[np.ndarray], window: int):
+        """Per drive: the model's inputs (frames, or features) and targets (N, K), time first."""
+        self.frames, self.targets, self.window = inputs, targets, window
         self.buffer: np.ndarray | None = None
 
     def load(self, batch: list[Window]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """frames (B, T, C, H, W) uint8, targets (B, T, K), weights (B,), reset (B,) bool."""
+        """inputs (B, T, ...) (frames: uint8 (B, T, C, H, W)), targets (B, T, K), weights (B,), reset (B,) bool."""
         t = self.window
         shape = (len(batch), t) + self.frames[0].shape[1:]
         if self.buffer is None or self.buffer.shape[0] < len(batch):
-            self.buffer = np.empty(shape, np.uint8)
+            self.buffer = np.empty(shape, self.frames[0].dtype)
         frames = self.buffer[:len(batch)]
         for i, w in enumerate(batch):
             frames[i] = self.frames[w.drive][w.start:w.start + t]

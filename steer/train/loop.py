@@ -32,7 +32,7 @@ def make_optimizer(model: SteerModel, config: TrainConfig) -> torch.optim.Optimi
 
 def validation_loss(model: SteerModel, drives: list[CachedDrive], device: str) -> tuple[float, dict[str, float]]:
     """Mean squared error in normalised units over whole drives, and the RMSE of each target in its units."""
-    preds = np.concatenate([predict_sequence(model, d.frames, device=device) for d in drives])
+    preds = np.concatenate([predict_sequence(model, model.inputs_of(d), device=device) for d in drives])
     truth = np.concatenate([d.targets(model.targets) for d in drives])
     std = model.target_std.cpu().numpy()
     loss = float(np.mean(((preds - truth) / std) ** 2))
@@ -137,7 +137,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     (out / "run.json").write_text(json.dumps({
         "config": config.to_dict(), "split": split, "data_hashes": cache.hashes(), "versions": versions(),
         "parameters": sum(p.numel() for p in model.parameters())}, indent=1))
-    loader = BatchLoader(train_drives, config.targets, span(config))
+    loader = BatchLoader([model.inputs_of(d) for d in train_drives], [d.targets(config.targets) for d in train_drives],
+                         span(config))
     lengths = [len(d) for d in train_drives]
     writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch)
     history = json.loads((out / "history.json").read_text()) if first_epoch else []
