@@ -1,11 +1,13 @@
 """The contract every steer model follows.
 
-    forward(frames, state) -> (preds, state)
+    forward(frames, state, teacher=None) -> (preds, state)
 
 - frames: (B, T, C, H, W) uint8 RGB, exactly as stored in the frame cache; each model normalises its
   own input, so training, evaluation and streaming share one preprocessing path;
 - state: None to start from zero, else what the previous call returned; a tuple of tensors, each
   (layers, B, hidden) with the batch in dimension 1, or None for a model without memory;
+- teacher: in training, the true targets (B, T, K) normalised, for a model that feeds its own previous
+  predictions back in and learns from a mix of those and the truth; other models ignore it;
 - preds: (B, T, K), the targets in normalised units (z-scores); `to_units` turns them into the
   targets' own units with the statistics the model keeps as buffers (saved with its weights).
 
@@ -81,19 +83,21 @@ class SteerModel(nn.Module):
                  torch.zeros(1, batch_size, 1))
         return self.core_state(batch_size) + (frame if self.carries_frame else ())
 
-    def predict(self, x: torch.Tensor, diffs: torch.Tensor | None, state: State) -> tuple[torch.Tensor, State]:
+    def predict(self, x: torch.Tensor, diffs: torch.Tensor | None, state: State,
+                teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         """preds (B, T, K) and the core state from x (B, T, input_channels, H, W) scaled to -1..1, the
-        frame differences (B, T, C, H, W) when the model carries frames, and the core state."""
+        frame differences (B, T, C, H, W) when the model carries frames, the core state and the teacher."""
         raise NotImplementedError
 
-    def forward(self, frames: torch.Tensor, state: State = None) -> tuple[torch.Tensor, State]:
+    def forward(self, frames: torch.Tensor, state: State = None,
+                teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         x = self.scale_frames(frames)
         if not self.carries_frame:
-            return self.predict(x, None, state)
+            return self.predict(x, None, state, teacher)
         diffs, carried = frame_differences(x, state[-2:] if state else None)
         if self.inputs != "frames":
             x = diffs if self.inputs == "difference" else torch.cat([x, diffs], dim=2)
-        preds, core = self.predict(x, diffs, state[:-2] if state else None)
+        preds, core = self.predict(x, diffs, state[:-2] if state else None, teacher)
         return preds, (*(core or ()), *carried)
 
     def set_target_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:

@@ -71,7 +71,8 @@ class CnnRnn(SteerModel):
     def core_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
         return self.core.initial_state(batch_size)
 
-    def predict(self, x: torch.Tensor, diffs: torch.Tensor | None, state: State) -> tuple[torch.Tensor, State]:
+    def predict(self, x: torch.Tensor, diffs: torch.Tensor | None, state: State,
+                teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         b, t = x.shape[:2]
         diffs = diffs.flatten(0, 1) if self.motion else None
         feats = self.encoder(x.flatten(0, 1), diffs).view(b, t, -1)

@@ -43,6 +43,7 @@ class PilotNet(SteerModel):
     def config(self) -> dict:
         return {**super().config(), "dropout": self.dropout}
 
-    def predict(self, x: torch.Tensor, diffs: torch.Tensor | None, state: State) -> tuple[torch.Tensor, State]:
+    def predict(self, x: torch.Tensor, diffs: torch.Tensor | None, state: State,
+                teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         b, t = x.shape[:2]
         return self.head(self.trunk(x.flatten(0, 1))).view(b, t, -1), None

@@ -64,13 +64,13 @@ def _batches(config: TrainConfig, lengths: list[int], epoch: int):
     return stateless_batches(lengths, span(config), config.stride, config.batch_size, rng)
 
 
-def _forward(model: SteerModel, frames: torch.Tensor, state, config: TrainConfig):
+def _forward(model: SteerModel, frames: torch.Tensor, state, teacher: torch.Tensor, config: TrainConfig):
     """Predictions for the window's frames; a stateless window first runs its burn-in without gradient."""
     if config.stateful or not config.burn_in:
-        return model(frames, state if config.stateful else None)
+        return model(frames, state if config.stateful else None, teacher)
     with torch.no_grad():
-        _, state = model(frames[:, :config.burn_in], None)
-    return model(frames[:, config.burn_in:], state)
+        _, state = model(frames[:, :config.burn_in], None, teacher[:, :config.burn_in])
+    return model(frames[:, config.burn_in:], state, teacher[:, config.burn_in:])
 
 
 def train_epoch(model: SteerModel, optimizer: torch.optim.Optimizer, loader: BatchLoader, batches: list,
@@ -80,8 +80,9 @@ def train_epoch(model: SteerModel, optimizer: torch.optim.Optimizer, loader: Bat
     for batch in batches:
         frames, targets, weights, reset = (x.to(config.device) for x in loader.load(batch))
         state = reset_state(detach_state(state), ~reset) if config.stateful else None
-        preds, state = _forward(model, frames, state, config)
-        per_row = ((preds - model.normalise(targets[:, -preds.shape[1]:])) ** 2).mean(dim=(1, 2))
+        teacher = model.normalise(targets)
+        preds, state = _forward(model, frames, state, teacher, config)
+        per_row = ((preds - teacher[:, -preds.shape[1]:]) ** 2).mean(dim=(1, 2))
         loss = (per_row * weights).sum() / weights.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
