@@ -69,7 +69,7 @@ def test_targets_are_normalised_with_statistics_kept_in_the_model():
 
 
 def test_unknown_model_and_cell_are_clear_errors():
-    with pytest.raises(KeyError, match="registered: cnn-lstm, pilotnet"):
+    with pytest.raises(KeyError, match="registered: cnn-lstm, komanda, pilotnet"):
         create_model("resnet", targets=TARGETS)
     with pytest.raises(ValueError, match="unknown cell 'tcn'"):
         create_model("cnn-lstm", targets=TARGETS, cell="tcn")

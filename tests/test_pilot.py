@@ -77,7 +77,8 @@ def test_realtime_counts_deadline_misses(tiny_cache, tmp_path):
     assert summary["frames"] == 5 and summary["deadline_misses"] == 5
 
 
-ONNX_VARIANTS = [(name, {}) for name in sorted(MODELS)] + [("cnn-lstm", {"cell": "gru", "layers": 2})]
+ONNX_VARIANTS = [(name, {}) for name in sorted(MODELS)] + [("cnn-lstm", {"cell": "gru", "layers": 2}),
+                                                          ("komanda", {"feedback": True})]
 
 
 @pytest.mark.parametrize("name,kwargs", ONNX_VARIANTS)
