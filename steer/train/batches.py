@@ -42,7 +42,7 @@ class DeviceBatchLoader(BatchLoader):
     bus during training, so loading cannot starve a GPU."""
 
     def __init__(self, inputs: list[np.ndarray], targets: list[np.ndarray], window: int, device: str):
-        super().__init__([torch.from_numpy(np.asarray(x)).to(device) for x in inputs],
+        super().__init__([torch.from_numpy(np.array(x)).to(device) for x in inputs],  # read-only memmaps: copy
                          [torch.from_numpy(y).to(device) for y in targets], window)
 
     def load(self, batch: list[Window]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
