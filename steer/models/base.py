@@ -124,7 +124,7 @@ def frame_differences(x: torch.Tensor, carried: State) -> tuple[torch.Tensor, tu
     if carried is not None:
         has = carried[1][0].view(b, 1, 1, 1, 1)
         first = first + has * (carried[0][0].view_as(x[:, 0])[:, None] - first)  # no previous frame: itself
-    diffs = x - torch.cat([first, x[:, :-1]], dim=1)
+    diffs = x - (first if x.shape[1] == 1 else torch.cat([first, x[:, :-1]], dim=1))  # one frame: streaming
     return diffs, (x[:, -1].reshape(1, b, -1), torch.ones(1, b, 1, device=x.device))
 
 
