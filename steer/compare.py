@@ -160,13 +160,14 @@ def comparison_table(scores: dict[str, dict], baselines: dict[str, dict], units:
     baselines; the targets' units on the last line."""
     targets = list(units)
     note_names = list(next(iter(notes.values()))) if notes else []
-    lines = [f"{'':<20}" + "".join(f"{t + ' rmse':>16}{t + ' mae':>16}" for t in targets)
-             + "".join(f"{n:>16}" for n in note_names)]
     rows = [(name, s, (notes or {}).get(name, {})) for name, s in scores.items()]
     rows += [(row, baselines[key], {}) for key, row in BASELINES.items()]
+    width = max(len(name) for name, _, _ in rows) + 2
+    lines = [" " * width + "".join(f"{t + ' rmse':>16}{t + ' mae':>16}" for t in targets)
+             + "".join(f"{n:>16}" for n in note_names)]
     for name, s, extra in rows:
-        lines.append(f"{name:<20}" + "".join(f"{s[t]['rmse']:>16.4f}{s[t]['mae']:>16.4f}" for t in targets)
-                     + "".join(f"{extra[n]:>16,.0f}" if n in extra else " " * 16 for n in note_names))
+        lines.append(f"{name:<{width}}" + "".join(f"{s[t]['rmse']:>16.4f}{s[t]['mae']:>16.4f}" for t in targets)
+                     + "".join(f"{extra[n]:>16,.0f}" if n in extra else " " * 16 for n in note_names).rstrip())
     lines.append("units: " + ", ".join(f"{t} {u}" for t, u in units.items()))
     return "\n".join(lines)
 
