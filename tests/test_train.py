@@ -123,3 +123,16 @@ def test_bf16_autocast_trains(tiny_cache, tmp_path):
     run = train(_config(tiny_cache, tmp_path / "run", model="pilotnet", model_args={}, window=1, stateful=False,
                         precision="bf16", channels_last=True, epochs=1))
     assert np.isfinite(json.loads((run / "history.json").read_text())[0]["loss"])
+
+
+def test_a_block_of_a_split_by_time_is_predicted_after_the_frames_before_it(tiny_cache):
+    from steer.models.sequence import predict_drive
+
+    torch.manual_seed(0)
+    model = create_model("cnn-lstm", targets=["steering"], hidden=8, features=16)
+    drive = tiny_cache.drives[0]
+    block, = tiny_cache.by_name([f"{drive.name}@25:40"])
+    whole = predict_sequence(model, drive.frames)
+    assert np.allclose(predict_drive(model, block), whole[25:], atol=1e-5)
+    cold = predict_sequence(model, block.frames)
+    assert np.abs(cold - whole[25:]).max() > 1e-4  # a cold start differs

@@ -32,6 +32,7 @@ class CachedDrive:
     timestamps_s: np.ndarray
     signals: dict[str, np.ndarray]
     units: dict[str, str]
+    lead_in: "CachedDrive | None" = None  # a part's frames before it, which a car driving it saw first
 
     def __len__(self) -> int:
         return len(self.timestamps_s)
@@ -41,7 +42,8 @@ class CachedDrive:
         if not 0 <= start < stop <= len(self):
             raise ValueError(f"drive {self.name!r} has {len(self)} frames, no part {start}:{stop}")
         return CachedDrive(f"{self.name}@{start}:{stop}", self.frames[start:stop], self.timestamps_s[start:stop],
-                           {k: v[start:stop] for k, v in self.signals.items()}, self.units)
+                           {k: v[start:stop] for k, v in self.signals.items()}, self.units,
+                           self.part(0, start) if start else None)
 
     def targets(self, names: list[str]) -> np.ndarray:
         """(N, K) float32 of the named signals, in the cache's units."""

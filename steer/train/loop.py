@@ -17,7 +17,7 @@ from tqdm import tqdm
 from steer.data.cache import CachedDrive, FrameCache
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
 from steer.models import SteerModel, create_model, detach_state, reset_state
-from steer.models.sequence import predict_sequence
+from steer.models.sequence import predict_drive
 from steer.provenance import versions
 from steer.train.batches import BatchLoader, DeviceBatchLoader, fits_on_device
 from steer.train.checkpoint import load_model, load_optimizer, save_checkpoint
@@ -35,7 +35,7 @@ def make_optimizer(model: SteerModel, config: TrainConfig) -> torch.optim.Optimi
 
 def validation_loss(model: SteerModel, drives: list[CachedDrive], device: str) -> tuple[float, dict[str, float]]:
     """Mean squared error in normalised units over whole drives, and the RMSE of each target in its units."""
-    preds = np.concatenate([predict_sequence(model, model.inputs_of(d), device=device) for d in drives])
+    preds = np.concatenate([predict_drive(model, d, device) for d in drives])
     truth = np.concatenate([d.targets(model.targets) for d in drives])
     std = model.target_std.cpu().numpy()
     loss = float(np.mean(((preds - truth) / std) ** 2))
