@@ -123,7 +123,7 @@ def test_an_onnx_backbone_trains_streams_and_travels_in_the_checkpoint(tiny_cach
     streamed = [list(pilot.step(np.array(f).transpose(1, 2, 0), t).values())
                 for f, t in zip(drive.frames, drive.timestamps_s)]
     assert np.allclose(streamed, offline, atol=1e-4)
-    with pytest.raises(Exception, match="ONNX backbone cannot be exported"):
+    with pytest.raises(ValueError, match="ONNX backbone cannot be exported"):
         export_onnx(load_model(tmp_path / "ckpt"), tmp_path / "step.onnx")
 
 

@@ -73,6 +73,10 @@ class SteerModel(nn.Module):
             raise ValueError(f"{use}: this {self.registry_name} model is bidirectional, it needs the frames after "
                              "each one, so it cannot run frame by frame; evaluate it offline (steer evaluate)")
 
+    def require_exportable(self) -> None:
+        """Refuse, with the reason, where one streaming step cannot become an ONNX graph."""
+        self.require_streamable("ONNX export of one step")
+
     def core_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
         """The model's own memory at the start of a sequence (what `None` stands for); none by default."""
         return ()

@@ -78,9 +78,6 @@ class OnnxBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features (N, F) of frames x (N, 3, H, W) scaled to -1..1."""
-        if torch.onnx.is_in_onnx_export():
-            raise ValueError("a features-lstm model with an ONNX backbone cannot be exported as one ONNX graph: "
-                             "stream it with the PyTorch back end (steer run without --onnx)")
         session = self._session()
         graph_input = session.get_inputs()[0]
         image = ((x + 1) / 2 - self.mean) / self.std
@@ -164,6 +161,12 @@ class FeaturesLstm(SteerModel):
     @property
     def streamable(self) -> bool:
         return not self.core.bidirectional
+
+    def require_exportable(self) -> None:
+        super().require_exportable()
+        if self.spec["kind"] == "onnx":  # ONNX Runtime runs it, outside what torch.onnx can trace
+            raise ValueError("a features-lstm model with an ONNX backbone cannot be exported as one ONNX graph: "
+                             "stream it with the PyTorch back end (steer run without --onnx)")
 
     def core_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
         return self.core.initial_state(batch_size)
