@@ -29,7 +29,7 @@ def _stateless_step(model) -> callable:
     """The model's per-frame work without the recurrent core: encoder and head only."""
     if not hasattr(model, "encoder"):
         return lambda x: model(x[None], None)  # no memory: the whole model is encoder and head
-    hidden = torch.zeros(1, model.hidden)
+    hidden = torch.zeros(1, model.core.width)
 
     def step(x: torch.Tensor) -> torch.Tensor:
         scaled = model.scale_frames(x)

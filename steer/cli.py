@@ -11,10 +11,12 @@ from steer.sources import FORMAT_OPTIONS
 from steer.train.config import TrainConfig
 
 
-def _add_train_options(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field, so the command line and the saved config never disagree."""
+def _add_train_options(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One option per TrainConfig field (but `skip`), so the command line and the saved config never disagree."""
     defaults = TrainConfig()
     for f in fields(TrainConfig):
+        if f.name in skip:
+            continue
         default = getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")
         if isinstance(default, bool):
@@ -27,6 +29,16 @@ def _add_train_options(parser: argparse.ArgumentParser) -> None:
                                 help=f"comma-separated (default {','.join(map(str, default))})")
         else:
             parser.add_argument(flag, type=type(default), default=None, help=f"(default {default!r})")
+
+
+# compare names each model by its label and trains it into OUT/<label>
+COMPARE_OWN = ("model", "out")
+
+
+def _train_flags(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict:
+    """The training options given on the command line."""
+    return {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+            if f.name not in skip and getattr(args, f.name) is not None}
 
 
 def _world(args: argparse.Namespace) -> None:
@@ -67,11 +79,21 @@ def _train(args: argparse.Namespace) -> None:
     from steer.train.loop import train
 
     values = json.loads(Path(args.config).read_text()) if args.config else {}
-    values.update({f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None})
+    values.update(_train_flags(args))
     config = TrainConfig.from_dict(values)
     if not config.cache or not config.out:
         raise SystemExit("steer train needs --cache and --out (or both in --config)")
     print(f"best checkpoint in {train(config, resume=args.resume) / 'best'}")
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from steer.compare import compare, model_configs, result_table
+
+    spec = json.loads(Path(args.config).read_text()) if args.config else {}
+    labels = args.models.split(",") if args.models else None
+    result = compare(model_configs(spec, args.out, labels, _train_flags(args, COMPARE_OWN)), args.out)
+    print(f"\nheld-out: {len(result['test']['drives'])} drives, {result['test']['frames']} frames\n"
+          f"{result_table(result)}\nwrote {Path(args.out) / 'compare.json'}")
 
 
 def _score(args: argparse.Namespace) -> None:
@@ -87,7 +109,7 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from steer.demo import comparison_table
+    from steer.compare import comparison_table
     from steer.evaluate.evaluate import evaluate_run
 
     if args.predictions or args.truth:
@@ -99,7 +121,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     drives = args.drives.split(",") if args.drives else None
     metrics = evaluate_run(args.run, args.cache, drives, args.out, args.checkpoint)
-    print(comparison_table({metrics["model_name"]: metrics}))
+    print(comparison_table({metrics["model_name"]: metrics["model"]}, metrics, metrics["units"]))
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -206,6 +228,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     _add_train_options(p)
     p.set_defaults(handler=_train)
+
+    p = verbs.add_parser("compare", help="train and evaluate several models on the same split, one table")
+    p.add_argument("--out", required=True, help="folder: a run folder per model, and compare.json")
+    p.add_argument("--models", help="comma-separated labels: registered models (pilotnet,cnn-lstm) or labels of "
+                                    "--config (default: all of --config's)")
+    p.add_argument("--config", help='JSON {"common": {training options}, "models": {label: {"model": name, '
+                                    'training options}}}; the flags below override both, for every model')
+    _add_train_options(p, skip=COMPARE_OWN)
+    p.set_defaults(handler=_compare)
 
     p = verbs.add_parser("evaluate", help="score a run on held-out drives beside the baselines, "
                                           "or a predictions file against a ground-truth file")

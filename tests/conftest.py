@@ -17,8 +17,10 @@ SHARED = Path(os.environ.get("STEER_SHARED_DATA", Path(__file__).resolve().paren
 MODEL_VARIANTS = [(name, {}) for name in sorted(MODELS)] + [
     ("cnn-lstm", {"cell": "gru", "layers": 2, "dropout": 0.2}), ("cnn-lstm", {"cell": "rnn"}),
     ("cnn-lstm", {"motion": False, "inputs": "both"}), ("pilotnet", {"inputs": "difference"}),
+    ("features-lstm", {"encoder": {"kind": "pilotnet", "inputs": "difference"}, "cell": "gru", "features": 32}),
     ("komanda", {"feedback": True, "cell": "gru"}), ("komanda", {"clip": 2, "inputs": "difference"})]
-OFFLINE_VARIANTS = [("cnn-lstm", {"bidirectional": True, "layers": 2}), ("komanda", {"bidirectional": True})]
+OFFLINE_VARIANTS = [("cnn-lstm", {"bidirectional": True, "layers": 2}), ("features-lstm", {"bidirectional": True}),
+                    ("komanda", {"bidirectional": True})]
 
 
 @pytest.fixture(scope="session")

@@ -108,7 +108,7 @@ def test_it_is_small_enough_to_train_on_a_cpu():
 def test_it_trains_through_the_loop_repeatably_and_its_checkpoint_rebuilds_it(tiny_cache, tmp_path):
     def run(out):
         return train(TrainConfig(cache=str(tiny_cache.root), out=str(out), model="komanda", window=5, batch_size=2,
-                                 epochs=1, split=[0.5, 0.25, 0.25], seed=3,
+                                 epochs=1, split=[0.5, 0.25, 0.25], seed=3, channels_last=True,  # its Conv3d too
                                  model_args={**SMALL, "clip": 3, "feedback": True, "teacher_ratio": 0.5}))
 
     first, second = run(tmp_path / "a"), run(tmp_path / "b")

@@ -21,7 +21,7 @@ def test_contract_forward_and_backward(name, kwargs):
     assert state is None or all(s.shape[1] == 2 for s in state)  # batch in dimension 1
     preds2, _ = model(_frames(2, 3, seed=1), detach_state(state))
     (preds.square().mean() + preds2.square().mean()).backward()
-    grads = [p.grad for p in model.parameters()]
+    grads = [p.grad for p in model.parameters() if p.requires_grad]  # a frozen encoder's have none
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     assert torch.isfinite(preds).all()
 
@@ -69,7 +69,7 @@ def test_targets_are_normalised_with_statistics_kept_in_the_model():
 
 
 def test_unknown_model_and_cell_are_clear_errors():
-    with pytest.raises(KeyError, match="registered: cnn-lstm, komanda, pilotnet"):
+    with pytest.raises(KeyError, match="registered: cnn-lstm, features-lstm, komanda, pilotnet"):
         create_model("resnet", targets=TARGETS)
     with pytest.raises(ValueError, match="unknown cell 'tcn'"):
         create_model("cnn-lstm", targets=TARGETS, cell="tcn")

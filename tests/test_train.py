@@ -85,3 +85,54 @@ def test_stateless_windows_with_a_burn_in_train(tiny_cache, tmp_path):
 def test_options_that_would_train_the_wrong_thing_are_refused(tiny_cache, tmp_path, changes, message):
     with pytest.raises(ValueError, match=message):
         train(_config(tiny_cache, tmp_path / "run", **changes))
+
+
+def test_two_processes_under_torchrun_follow_one_with_the_same_global_batch(tiny_cache, tmp_path):
+    """DDP on CPU (gloo): each rank trains on its half of every global batch, and the weights end where
+    one process training on the whole batches ends. PilotNet with frame differences, stateful: lanes
+    and the carried state are split between the ranks too."""
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    options = dict(model="pilotnet", model_args={"inputs": "difference"}, window=3, batch_size=4, epochs=2, threads=1)
+    train(_config(tiny_cache, tmp_path / "one", **options))
+    config = _config(tiny_cache, tmp_path / "two", **options)
+    (tmp_path / "two.json").write_text(json.dumps(config.to_dict()))
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                    "-m", "steer", "train", "--config", str(tmp_path / "two.json")], check=True, timeout=300)
+    one, two = (load_file(tmp_path / run / "last" / "model.safetensors") for run in ("one", "two"))
+    assert json.loads((tmp_path / "two" / "run.json").read_text())["processes"] == 2
+    for name in one:
+        assert torch.allclose(one[name], two[name], atol=1e-5), name
+
+
+def test_device_loader_gives_the_batches_of_the_memmap_loader(tiny_cache):
+    from steer.data.windows import stateful_batches
+    from steer.train.batches import BatchLoader, DeviceBatchLoader
+
+    inputs = [d.frames for d in tiny_cache.drives]
+    targets = [d.targets(["steering", "speed"]) for d in tiny_cache.drives]
+    batch = stateful_batches([len(x) for x in inputs], 6, 3, np.random.default_rng(0))[2]
+    for a, b in zip(BatchLoader(inputs, targets, 6).load(batch), DeviceBatchLoader(inputs, targets, 6, "cpu").load(batch)):
+        assert torch.equal(a, b)
+
+
+def test_bf16_autocast_trains(tiny_cache, tmp_path):
+    run = train(_config(tiny_cache, tmp_path / "run", model="pilotnet", model_args={}, window=1, stateful=False,
+                        precision="bf16", channels_last=True, epochs=1))
+    assert np.isfinite(json.loads((run / "history.json").read_text())[0]["loss"])
+
+
+def test_a_block_of_a_split_by_time_is_predicted_after_the_frames_before_it(tiny_cache):
+    from steer.models.sequence import predict_drive
+
+    torch.manual_seed(0)
+    model = create_model("cnn-lstm", targets=["steering"], hidden=8, features=16)
+    drive = tiny_cache.drives[0]
+    block, = tiny_cache.by_name([f"{drive.name}@25:40"])
+    whole = predict_sequence(model, drive.frames)
+    assert np.allclose(predict_drive(model, block), whole[25:], atol=1e-5)
+    cold = predict_sequence(model, block.frames)
+    assert np.abs(cold - whole[25:]).max() > 1e-4  # a cold start differs

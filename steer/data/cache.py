@@ -32,6 +32,8 @@ class CachedDrive:
     timestamps_s: np.ndarray
     signals: dict[str, np.ndarray]
     units: dict[str, str]
+    cache: Path | None = None  # the frame cache it came from, where data derived from it is stored
+    lead_in: "CachedDrive | None" = None  # a part's frames before it, which a car driving it saw first
 
     def __len__(self) -> int:
         return len(self.timestamps_s)
@@ -41,7 +43,8 @@ class CachedDrive:
         if not 0 <= start < stop <= len(self):
             raise ValueError(f"drive {self.name!r} has {len(self)} frames, no part {start}:{stop}")
         return CachedDrive(f"{self.name}@{start}:{stop}", self.frames[start:stop], self.timestamps_s[start:stop],
-                           {k: v[start:stop] for k, v in self.signals.items()}, self.units)
+                           {k: v[start:stop] for k, v in self.signals.items()}, self.units, self.cache,
+                           self.part(0, start) if start else None)
 
     def targets(self, names: list[str]) -> np.ndarray:
         """(N, K) float32 of the named signals, in the cache's units."""
@@ -49,6 +52,12 @@ class CachedDrive:
         if missing:
             raise KeyError(f"drive {self.name!r} has no signal {missing}; it has {sorted(self.signals)}")
         return np.stack([self.signals[n] for n in names], axis=1).astype(np.float32)
+
+
+def part_of(name: str) -> tuple[str, tuple[int, int] | None]:
+    """The drive a name refers to and, for a part `name@start:stop`, its frames (start, stop)."""
+    base, _, span = name.partition("@")
+    return base, tuple(int(v) for v in span.split(":")) if span else None
 
 
 def drive_hash(drive: Drive) -> str:
@@ -66,7 +75,7 @@ def read_manifest(root: str | Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"version": 1, "drives": []}
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
@@ -94,7 +103,7 @@ class FrameCache:
                 raise ValueError(f"drive {drive.name!r} has frames {entry['frame_shape']}, the cache at "
                                  f"{root} holds {manifest['frame_shape']}")
             manifest["drives"] = [d for d in manifest["drives"] if d["name"] != drive.name] + [entry]
-            _write_json(path, manifest)
+            write_json(path, manifest)
         return FrameCache(root)
 
     def _open(self, entry: dict) -> CachedDrive:
@@ -103,18 +112,18 @@ class FrameCache:
         table = np.loadtxt(folder / "signals.csv", delimiter=",", skiprows=1, ndmin=2)
         columns = (folder / "signals.csv").open().readline().strip().split(",")
         signals = {name: table[:, i] for i, name in enumerate(columns) if name != "time_s"}
-        return CachedDrive(entry["name"], frames, table[:, 0], signals, entry["units"])
+        return CachedDrive(entry["name"], frames, table[:, 0], signals, entry["units"], self.root)
 
     def by_name(self, names: list[str]) -> list[CachedDrive]:
         """Drives by name; `name@start:stop` is that part of a drive."""
         index = {d.name: d for d in self.drives}
-        unknown = [n for n in names if n.split("@")[0] not in index]
+        unknown = [n for n in names if part_of(n)[0] not in index]
         if unknown:
             raise KeyError(f"no drive {unknown} in the cache at {self.root}")
         found = []
         for name in names:
-            base, _, span = name.partition("@")
-            found.append(index[base].part(*(int(v) for v in span.split(":"))) if span else index[base])
+            base, span = part_of(name)
+            found.append(index[base].part(*span) if span else index[base])
         return found
 
     def hashes(self) -> dict[str, str]:

@@ -55,9 +55,15 @@ def split_by_time(lengths: dict[str, int], fractions: tuple[float, float, float]
 
 def stateless_batches(lengths: list[int], length: int, stride: int, batch_size: int,
                       rng: np.random.Generator) -> list[list[Window]]:
+    """Windows in random order; the last batch is padded with weight-zero windows, so every batch has
+    `batch_size` rows (and every rank of a distributed run its share of them)."""
     pool = windows(lengths, length, stride)
+    if not pool:
+        raise ValueError(f"no drive is as long as a window of {length} frames")
     order = rng.permutation(len(pool))
-    return [[pool[i] for i in order[k:k + batch_size]] for k in range(0, len(order), batch_size)]
+    batches = [[pool[i] for i in order[k:k + batch_size]] for k in range(0, len(order), batch_size)]
+    batches[-1] += [replace(pool[0], weight=0.0)] * (batch_size - len(batches[-1]))
+    return batches
 
 
 def stateful_batches(lengths: list[int], length: int, batch_size: int,

@@ -31,7 +31,7 @@ class StepGraph(nn.Module):
 def export_onnx(model: SteerModel, out: str | Path) -> Path:
     """Write the step graph of `model` to `out`."""
     model = model.eval()
-    model.require_streamable("ONNX export of one step")
+    model.require_exportable()
     out = Path(out)
     state = model.initial_state(1)
     frame = torch.zeros(1, *model.frame_shape, dtype=torch.uint8)

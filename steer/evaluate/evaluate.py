@@ -15,7 +15,7 @@ from steer.evaluate.plots import plot_predictions
 from steer.evaluate.report import error_histogram, write_report
 from steer.evaluate.video import write_overlay
 from steer.models import SteerModel
-from steer.models.sequence import predict_sequence
+from steer.models.sequence import predict_drive
 from steer.train.checkpoint import load_model
 
 
@@ -44,7 +44,7 @@ def view_drive(run: str | Path, drive_name: str, out: str | Path, cache: str | P
     run, out = Path(run), Path(out)
     _, frame_cache, model = _open_run(run, cache, checkpoint)
     drive, = frame_cache.by_name([drive_name])
-    preds = predict_sequence(model, model.inputs_of(drive))
+    preds = predict_drive(model, drive)
     write_overlay(out, drive.frames, drive.timestamps_s, drive.targets(model.targets), preds, model.targets,
                   drive.units.get("steering", "rad"), still=out.with_suffix(".png"))
     return out
@@ -61,7 +61,7 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     held_out = frame_cache.by_name(names)
     rows = []
     for drive in held_out:
-        preds = predict_sequence(model, model.inputs_of(drive))
+        preds = predict_drive(model, drive)
         rows.append((drive.name, drive.timestamps_s, drive.targets(model.targets), preds))
     truth = np.concatenate([r[2] for r in rows])
     preds = np.concatenate([r[3] for r in rows])

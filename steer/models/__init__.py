@@ -1,5 +1,5 @@
 """Importing the package registers every model."""
-from steer.models import cnn_rnn, komanda, pilotnet  # noqa: F401
+from steer.models import cnn_rnn, features_lstm, komanda, pilotnet  # noqa: F401
 from steer.models.base import SteerModel, detach_state, reset_state
 from steer.models.registry import MODELS, create_model
 

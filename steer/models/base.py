@@ -73,6 +73,10 @@ class SteerModel(nn.Module):
             raise ValueError(f"{use}: this {self.registry_name} model is bidirectional, it needs the frames after "
                              "each one, so it cannot run frame by frame; evaluate it offline (steer evaluate)")
 
+    def require_exportable(self) -> None:
+        """Refuse, with the reason, where one streaming step cannot become an ONNX graph."""
+        self.require_streamable("ONNX export of one step")
+
     def core_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
         """The model's own memory at the start of a sequence (what `None` stands for); none by default."""
         return ()
@@ -89,14 +93,22 @@ class SteerModel(nn.Module):
         frame differences (B, T, C, H, W) when the model carries frames, the core state and the teacher."""
         raise NotImplementedError
 
-    def forward(self, frames: torch.Tensor, state: State = None,
-                teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+    def prepare(self, frames: torch.Tensor, carried: State) -> tuple[torch.Tensor, torch.Tensor | None, tuple]:
+        """The network's input x for uint8 frames (B, T, C, H, W), the frame differences (None unless the
+        model carries frames) and the state entries carrying the last frame on (`carried` before)."""
         x = self.scale_frames(frames)
         if not self.carries_frame:
-            return self.predict(x, None, state, teacher)
-        diffs, carried = frame_differences(x, state[-2:] if state else None)
+            return x, None, ()
+        diffs, carried = frame_differences(x, carried)
         if self.inputs != "frames":
             x = diffs if self.inputs == "difference" else torch.cat([x, diffs], dim=2)
+        return x, diffs, carried
+
+    def forward(self, frames: torch.Tensor, state: State = None,
+                teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+        if not self.carries_frame:
+            return self.predict(self.scale_frames(frames), None, state, teacher)
+        x, diffs, carried = self.prepare(frames, state[-2:] if state else None)
         preds, core = self.predict(x, diffs, state[:-2] if state else None, teacher)
         return preds, (*(core or ()), *carried)
 
@@ -124,7 +136,7 @@ def frame_differences(x: torch.Tensor, carried: State) -> tuple[torch.Tensor, tu
     if carried is not None:
         has = carried[1][0].view(b, 1, 1, 1, 1)
         first = first + has * (carried[0][0].view_as(x[:, 0])[:, None] - first)  # no previous frame: itself
-    diffs = x - torch.cat([first, x[:, :-1]], dim=1)
+    diffs = x - (first if x.shape[1] == 1 else torch.cat([first, x[:, :-1]], dim=1))  # one frame: streaming
     return diffs, (x[:, -1].reshape(1, b, -1), torch.ones(1, b, 1, device=x.device))
 
 

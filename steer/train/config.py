@@ -25,8 +25,12 @@ class TrainConfig:
     split: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])  # train, val, test fractions
     split_by: str = "drive"  # "drive": whole drives held out; "time": each drive cut into three blocks
     seed: int = 0
-    device: str = "cpu"
+    device: str = "cpu"  # or "cuda"; under torchrun each rank takes the GPU of its local rank
     threads: int = 0  # torch CPU threads; 0 = all cores
+    precision: str = "fp32"  # or "bf16": autocast to bfloat16 (on GPUs with bf16 units; slow on most CPUs)
+    channels_last: bool = False  # NHWC convolutions: faster with bf16 on recent GPUs
+    compile: bool = False  # torch.compile the training forward: a slow first step, then faster ones
+    gpu_cache: bool = True  # hold the training inputs on the GPU when they take under half its free memory
 
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":

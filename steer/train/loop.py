@@ -5,34 +5,38 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from steer.data.cache import CachedDrive, FrameCache
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
 from steer.models import SteerModel, create_model, detach_state, reset_state
-from steer.models.sequence import predict_sequence
+from steer.models.sequence import predict_drive
 from steer.provenance import versions
-from steer.train.batches import BatchLoader
+from steer.train.batches import BatchLoader, DeviceBatchLoader, fits_on_device
 from steer.train.checkpoint import load_model, load_optimizer, save_checkpoint
 from steer.train.config import TrainConfig
+from steer.train.distributed import World, join, leave
 
 
 def make_optimizer(model: SteerModel, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]  # a frozen encoder stays as it is
     if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+        return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam or sgd")
 
 
 def validation_loss(model: SteerModel, drives: list[CachedDrive], device: str) -> tuple[float, dict[str, float]]:
     """Mean squared error in normalised units over whole drives, and the RMSE of each target in its units."""
-    preds = np.concatenate([predict_sequence(model, model.inputs_of(d), device=device) for d in drives])
+    preds = np.concatenate([predict_drive(model, d, device) for d in drives])
     truth = np.concatenate([d.targets(model.targets) for d in drives])
     std = model.target_std.cpu().numpy()
     loss = float(np.mean(((preds - truth) / std) ** 2))
@@ -47,6 +51,8 @@ def check_config(config: TrainConfig, model: SteerModel) -> None:
                          "from window to window: train it stateless (--no-stateful)")
     if config.stateful and config.burn_in:
         raise ValueError("burn_in is for stateless windows: stateful training carries the real state instead")
+    if config.precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be fp32 or bf16, not {config.precision!r}")
     if model.carries_frame and not config.stateful and config.window + config.burn_in < 2:
         raise ValueError("this model looks at frame differences, which a lone frame does not have: use "
                          "stateful training, a window of 2 or more, or a burn-in")
@@ -64,7 +70,7 @@ def _batches(config: TrainConfig, lengths: list[int], epoch: int):
     return stateless_batches(lengths, span(config), config.stride, config.batch_size, rng)
 
 
-def _forward(model: SteerModel, frames: torch.Tensor, state, teacher: torch.Tensor, config: TrainConfig):
+def _forward(model: torch.nn.Module, frames: torch.Tensor, state, teacher: torch.Tensor, config: TrainConfig):
     """Predictions for the window's frames; a stateless window first runs its burn-in without gradient."""
     if config.stateful or not config.burn_in:
         return model(frames, state if config.stateful else None, teacher)
@@ -73,26 +79,32 @@ def _forward(model: SteerModel, frames: torch.Tensor, state, teacher: torch.Tens
     return model(frames[:, config.burn_in:], state, teacher[:, config.burn_in:])
 
 
-def train_epoch(model: SteerModel, optimizer: torch.optim.Optimizer, loader: BatchLoader, batches: list,
-                config: TrainConfig, progress: tqdm) -> dict[str, float]:
+def train_epoch(model: SteerModel, net: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: BatchLoader,
+                batches: list, config: TrainConfig, world: World, progress: tqdm) -> dict[str, float]:
+    """One pass over `batches`; `net` is what runs the forward pass: the model itself, or the model
+    compiled and/or wrapped for DDP."""
     model.train()
     state, losses, norms = None, [], []
+    autocast = torch.autocast(torch.device(config.device).type, torch.bfloat16, enabled=config.precision == "bf16")
     for batch in batches:
-        frames, targets, weights, reset = (x.to(config.device) for x in loader.load(batch))
+        frames, targets, weights, reset = (x.to(config.device) for x in loader.load(world.rows(batch)))
         state = reset_state(detach_state(state), ~reset) if config.stateful else None
         teacher = model.normalise(targets)
-        preds, state = _forward(model, frames, state, teacher, config)
-        per_row = ((preds - teacher[:, -preds.shape[1]:]) ** 2).mean(dim=(1, 2))
-        loss = (per_row * weights).sum() / weights.sum()
+        with autocast:
+            preds, state = _forward(net, frames, state, teacher, config)
+        per_row = ((preds.float() - teacher[:, -preds.shape[1]:]) ** 2).mean(dim=(1, 2))
+        # DDP averages gradients over ranks: scaled so, the average is the whole global batch's loss
+        total_weight = sum(w.weight for w in batch)
+        loss = (per_row * weights).sum() * world.size / total_weight
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm))
         if not math.isfinite(norm):
             raise FloatingPointError(f"gradient norm is {norm}: lower the learning rate or the clip norm")
         optimizer.step()
-        losses.append(loss.item())
+        losses.append(world.sum(loss.item()) / world.size)
         norms.append(norm)
-        progress.update(int(weights.sum()) * config.window)
+        progress.update(int(total_weight) * config.window)
         progress.set_postfix(loss=f"{losses[-1]:.3f}", grad=f"{norm:.2f}")
     norms_arr = np.array(norms)
     return {"loss": float(np.mean(losses)), "grad_norm_mean": float(norms_arr.mean()),
@@ -115,60 +127,103 @@ def _start(config: TrainConfig, cache: FrameCache, train_drives: list[CachedDriv
     return model, make_optimizer(model, config), 0, math.inf, 0
 
 
+def _split(config: TrainConfig, cache: FrameCache) -> dict[str, list[str]]:
+    with_frames = [d for d in cache.drives if len(d.frames)]  # signal-only drives are for analysis
+    if not with_frames:
+        raise ValueError(f"the cache at {config.cache} has no drive with frames to train on")
+    if config.split_by == "time":
+        return split_by_time({d.name: len(d) for d in with_frames}, tuple(config.split))
+    if config.split_by == "drive":
+        return split_by_drive([d.name for d in with_frames], tuple(config.split), config.seed)
+    raise ValueError(f"split_by must be 'drive' or 'time', not {config.split_by!r}")
+
+
+def _net(model: SteerModel, config: TrainConfig, world: World) -> torch.nn.Module:
+    """What runs the training forward pass: the model, in channels-last layout, compiled, wrapped for DDP."""
+    if config.channels_last:
+        for module in model.modules():  # 2-d convolutions run NHWC on GPUs; a Conv3d's 5-d weight refuses the format
+            if isinstance(module, torch.nn.Conv2d):
+                module.to(memory_format=torch.channels_last)
+    net = model
+    if world.size > 1:
+        on_gpu = config.device.startswith("cuda")
+        if on_gpu:  # batch statistics over the global batch (NCCL only; on CPU each rank keeps its own)
+            torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        net = DistributedDataParallel(model, device_ids=[torch.device(config.device).index] if on_gpu else None)
+    return torch.compile(net) if config.compile else net
+
+
+def _loader(model: SteerModel, drives: list[CachedDrive], config: TrainConfig) -> BatchLoader:
+    inputs = [model.inputs_of(d) for d in drives]
+    targets = [d.targets(config.targets) for d in drives]
+    if config.gpu_cache and config.device.startswith("cuda") and fits_on_device(inputs, config.device):
+        return DeviceBatchLoader(inputs, targets, span(config), config.device)
+    return BatchLoader(inputs, targets, span(config))
+
+
 def train(config: TrainConfig, resume: bool = False) -> Path:
-    """Train as `config` says; returns the run folder, whose `best/` holds the best checkpoint."""
+    """Train as `config` says; returns the run folder, whose `best/` holds the best checkpoint. Under
+    torchrun, every rank trains and rank 0 validates and writes."""
+    world, device = join(config.device)
+    config = replace(config, device=device)
+    if config.batch_size % world.size:
+        raise ValueError(f"batch_size {config.batch_size} does not divide among {world.size} processes")
     torch.manual_seed(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     cache = FrameCache(config.cache)
-    with_frames = [d for d in cache.drives if len(d.frames)]  # signal-only drives are for analysis
-    if not with_frames:
-        raise ValueError(f"the cache at {config.cache} has no drive with frames to train on")
-    if config.split_by == "time":
-        split = split_by_time({d.name: len(d) for d in with_frames}, tuple(config.split))
-    elif config.split_by == "drive":
-        split = split_by_drive([d.name for d in with_frames], tuple(config.split), config.seed)
-    else:
-        raise ValueError(f"split_by must be 'drive' or 'time', not {config.split_by!r}")
+    split = _split(config, cache)
     train_drives, val_drives = cache.by_name(split["train"]), cache.by_name(split["val"])
     model, optimizer, first_epoch, best, bad_epochs = _start(config, cache, train_drives, out, resume)
     check_config(config, model)
-    (out / "run.json").write_text(json.dumps({
-        "config": config.to_dict(), "split": split, "data_hashes": cache.hashes(), "versions": versions(),
-        "parameters": sum(p.numel() for p in model.parameters())}, indent=1))
-    loader = BatchLoader([model.inputs_of(d) for d in train_drives], [d.targets(config.targets) for d in train_drives],
-                         span(config))
+    if world.main:
+        (out / "run.json").write_text(json.dumps({
+            "config": config.to_dict(), "processes": world.size, "split": split, "data_hashes": cache.hashes(),
+            "versions": versions(), "parameters": sum(p.numel() for p in model.parameters())}, indent=1))
+    net, loader = _net(model, config, world), _loader(model, train_drives, config)
     lengths = [len(d) for d in train_drives]
-    writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch)
-    history = json.loads((out / "history.json").read_text()) if first_epoch else []
-    history = history[:first_epoch]
+    writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch) if world.main else None
+    history = json.loads((out / "history.json").read_text())[:first_epoch] if first_epoch else []
     for epoch in range(first_epoch, config.epochs):
         batches = _batches(config, lengths, epoch)
         total = sum(int(w.weight) for b in batches for w in b) * config.window
         started = time.perf_counter()
         with tqdm(total=total, unit="frame", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
-                  leave=False) as progress:
-            stats = train_epoch(model, optimizer, loader, batches, config, progress)
+                  leave=False, disable=not world.main) as progress:
+            stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress)
         stats["frames_per_s"] = total / (time.perf_counter() - started)
-        stats["val_loss"], val_rmse = validation_loss(model, val_drives, config.device)
+        val_loss, val_rmse = validation_loss(model, val_drives, config.device) if world.main else (0.0, {})
+        stats["val_loss"] = world.from_main(val_loss)
         stats.update({f"val_rmse_{k}": v for k, v in val_rmse.items()})
-        for key, value in stats.items():
-            writer.add_scalar(key.replace("val_", "val/") if key.startswith("val_") else f"train/{key}", value, epoch)
         history.append({"epoch": epoch, **stats})
         improved = stats["val_loss"] < best
         best, bad_epochs = (stats["val_loss"], 0) if improved else (best, bad_epochs + 1)
-        if improved:
-            save_checkpoint(out / "best", model)
-        save_checkpoint(out / "last", model, optimizer,
-                        {"epoch": epoch, "best_val_loss": best, "bad_epochs": bad_epochs})
-        (out / "history.json").write_text(json.dumps(history, indent=1))
-        tqdm.write(f"epoch {epoch + 1}: loss {stats['loss']:.4f} val {stats['val_loss']:.4f} "
-                   f"({stats['frames_per_s']:.0f} frames/s, grad norm {stats['grad_norm_mean']:.2f})"
-                   + (" *" if improved else ""))
+        if world.main:
+            _record(out, model, optimizer, writer, history, improved, best, bad_epochs)
         if bad_epochs >= config.patience:
             tqdm.write(f"no better validation loss for {bad_epochs} epochs: stopping")
             break
-    writer.close()
+    if writer:
+        writer.close()
+    leave(world)
     return out
+
+
+def _record(out: Path, model: SteerModel, optimizer: torch.optim.Optimizer, writer: SummaryWriter,
+            history: list[dict], improved: bool, best: float, bad_epochs: int) -> None:
+    """An epoch's curves, checkpoints and line of output."""
+    stats = history[-1]
+    for key, value in stats.items():
+        if key != "epoch":
+            writer.add_scalar(key.replace("val_", "val/") if key.startswith("val_") else f"train/{key}", value,
+                              stats["epoch"])
+    if improved:
+        save_checkpoint(out / "best", model)
+    save_checkpoint(out / "last", model, optimizer, {"epoch": stats["epoch"], "best_val_loss": best,
+                                                     "bad_epochs": bad_epochs})
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    tqdm.write(f"epoch {stats['epoch'] + 1}: loss {stats['loss']:.4f} val {stats['val_loss']:.4f} "
+               f"({stats['frames_per_s']:.0f} frames/s, grad norm {stats['grad_norm_mean']:.2f})"
+               + (" *" if improved else ""))

@@ -1,0 +1,180 @@
+"""Train several models on the same cache, split and seed, evaluate each on the same held-out frames, and
+compare them in one table beside the baselines (predicting zero, predicting the training mean).
+
+A model trains into OUT/<label>/. A folder that already holds a run of the same settings and data is
+not trained again: reused as it is when finished, resumed from its last checkpoint when not. A folder
+holding a run of other settings is refused, never overwritten: it is someone's result."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from steer.data.cache import FrameCache
+from steer.evaluate.evaluate import evaluate_run
+from steer.models import MODELS
+from steer.provenance import versions
+from steer.train.config import TrainConfig
+from steer.train.loop import train
+
+# Every model must see the same frames the same way, or the table compares nothing.
+SHARED_FIELDS = ("cache", "targets", "split", "split_by", "seed")
+# Settings that change how fast a run trains, not what it learns: a reused run may differ in them.
+SPEED_FIELDS = ("threads",)
+BASELINES = {"zero": "baseline: zero", "mean": "baseline: train mean"}
+
+
+def model_configs(spec: dict, out: str | Path, labels: list[str] | None = None,
+                  overrides: dict | None = None) -> dict[str, TrainConfig]:
+    """One TrainConfig per label from `spec` = {"common": {...}, "models": {label: {...}}}: the common
+    settings, then the label's own (its `model` defaults to the label), then `overrides` (command-line
+    flags, for every model). `labels` picks models (default: all in spec); a label the spec does not list
+    names a registered model, trained with the common settings."""
+    unknown = sorted(set(spec) - {"common", "models"})
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in the comparison spec; known: common, models")
+    common, overrides = spec.get("common", {}), overrides or {}
+    for where, values in (("common", common), ("command-line options", overrides)):
+        if {"model", "out"} & set(values):
+            raise ValueError(f"{where} cannot set model or out: each model is named by its label and trains "
+                             "into OUT/<label>")
+    labels = labels or list(spec.get("models", {}))
+    if not labels:
+        raise ValueError("nothing to compare: name models (e.g. pilotnet,cnn-lstm) or list them in the spec")
+    configs = {label: _config(label, common, spec.get("models", {}).get(label, {}), overrides, Path(out))
+               for label in labels}
+    _check_shared(configs)
+    return configs
+
+
+def _config(label: str, common: dict, own: dict, overrides: dict, out: Path) -> TrainConfig:
+    if not label or Path(label).name != label or label.startswith("."):
+        raise ValueError(f"model label {label!r} must be a plain folder name")
+    if "out" in own:
+        raise ValueError(f"model {label!r}: out is set by compare (OUT/{label})")
+    config = TrainConfig.from_dict({"model": label, **common, **own, **overrides, "out": str(out / label)})
+    if config.model not in MODELS:
+        raise ValueError(f"model {label!r}: unknown model {config.model!r}; registered: {', '.join(sorted(MODELS))}")
+    if not config.cache:
+        raise ValueError("no frame cache to train on: give --cache (or cache in common)")
+    return config
+
+
+def _check_shared(configs: dict[str, TrainConfig]) -> None:
+    first_label, first = next(iter(configs.items()))
+    for name in SHARED_FIELDS:
+        odd = {label: getattr(c, name) for label, c in configs.items() if getattr(c, name) != getattr(first, name)}
+        if odd:
+            raise ValueError(f"every model must share {name}: {first_label} has {getattr(first, name)!r}, "
+                             + ", ".join(f"{label} has {value!r}" for label, value in odd.items()))
+
+
+def _finished(run: Path, config: TrainConfig) -> bool:
+    progress = run / "last" / "progress.json"
+    if not progress.exists():
+        return False
+    done = json.loads(progress.read_text())
+    return done["epoch"] + 1 >= config.epochs or done["bad_epochs"] >= config.patience
+
+
+def train_or_reuse(config: TrainConfig) -> Path:
+    """The run folder of `config`, trained, resumed or reused as the module's docstring says."""
+    run = Path(config.out)
+    if not (run / "run.json").exists():
+        return train(config)
+    info = json.loads((run / "run.json").read_text())
+    wanted = config.to_dict()
+    differ = sorted(k for k in wanted if k not in SPEED_FIELDS and info["config"].get(k) != wanted[k])
+    if info["data_hashes"] != FrameCache(config.cache).hashes():
+        differ.append("the cache's data")
+    if differ:
+        raise ValueError(f"{run} holds a run of other settings ({', '.join(differ)} differ): delete it or "
+                         "compare into another folder")
+    if _finished(run, config):
+        print(f"{run}: finished run of the same settings, reused")
+        return run
+    print(f"{run}: unfinished run of the same settings, resumed")
+    return train(config, resume=True)
+
+
+def _entry(run: Path, metrics: dict) -> dict:
+    info = json.loads((run / "run.json").read_text())
+    history = json.loads((run / "history.json").read_text())
+    return {"run": str(run), "config": info["config"], "split": info["split"], "parameters": info["parameters"],
+            "epochs": len(history), "frames_per_s": float(np.mean([h["frames_per_s"] for h in history])),
+            "metrics": metrics}
+
+
+def _check_comparable(entries: dict[str, dict]) -> None:
+    """Every model split the data the same way and was scored on the same frames beside the same baselines."""
+    (first_label, first), *rest = entries.items()
+    for label, entry in rest:
+        if entry["split"] != first["split"] or entry["metrics"]["drives"] != first["metrics"]["drives"]:
+            raise RuntimeError(f"{label} and {first_label} were split differently (see run.json in {entry['run']} "
+                               f"and {first['run']}): their numbers cannot be compared")
+        for key in BASELINES:
+            if not np.allclose(_numbers(entry["metrics"][key]), _numbers(first["metrics"][key]), rtol=1e-6):
+                raise RuntimeError(f"{label} and {first_label} differ in the {key} baseline: they were not "
+                                   "scored on the same frames")
+
+
+def _numbers(scores: dict[str, dict[str, float]]) -> list[float]:
+    return [scores[t][m] for t in sorted(scores) for m in ("rmse", "mae")]
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Written under a temporary name and renamed, so a reader never sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def compare(configs: dict[str, TrainConfig], out: str | Path) -> dict:
+    """Train (or reuse) and evaluate every model; check they share split, test frames and baselines; write
+    and return OUT/compare.json: per model its config, scores, training frames/s and parameters, beside
+    the baselines, the split, the data hashes and the versions."""
+    out = Path(out)
+    entries = {}
+    for label, config in configs.items():
+        print(f"{label}: {config.model} into {config.out}")
+        run = train_or_reuse(config)
+        entries[label] = _entry(run, evaluate_run(run))
+    _check_comparable(entries)
+    first = next(iter(entries.values()))
+    info = json.loads((Path(first["run"]) / "run.json").read_text())
+    metrics = first["metrics"]
+    result = {"targets": list(metrics["units"]), "units": metrics["units"],
+              "test": {"drives": metrics["drives"], "frames": metrics["frames"]}, "split": first["split"],
+              "baselines": {key: metrics[key] for key in BASELINES}, "models": entries,
+              "data_hashes": info["data_hashes"], "versions": versions()}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "compare.json", result)
+    return result
+
+
+def comparison_table(scores: dict[str, dict], baselines: dict[str, dict], units: dict[str, str],
+                     notes: dict[str, dict[str, float]] | None = None) -> str:
+    """One row per model (its RMSE and MAE per target, then its `notes`, e.g. parameters), then the
+    baselines; the targets' units on the last line."""
+    targets = list(units)
+    note_names = list(next(iter(notes.values()))) if notes else []
+    rows = [(name, s, (notes or {}).get(name, {})) for name, s in scores.items()]
+    rows += [(row, baselines[key], {}) for key, row in BASELINES.items()]
+    width = max(len(name) for name, _, _ in rows) + 2
+    lines = [" " * width + "".join(f"{t + ' rmse':>16}{t + ' mae':>16}" for t in targets)
+             + "".join(f"{n:>16}" for n in note_names)]
+    for name, s, extra in rows:
+        lines.append(f"{name:<{width}}" + "".join(f"{s[t]['rmse']:>16.4f}{s[t]['mae']:>16.4f}" for t in targets)
+                     + "".join(f"{extra[n]:>16,.0f}" if n in extra else " " * 16 for n in note_names).rstrip())
+    lines.append("units: " + ", ".join(f"{t} {u}" for t, u in units.items()))
+    return "\n".join(lines)
+
+
+def result_table(result: dict) -> str:
+    """The table of a compare() result (or a compare.json)."""
+    models = result["models"]
+    return comparison_table({label: e["metrics"]["model"] for label, e in models.items()}, result["baselines"],
+                            result["units"], {label: {"train frames/s": e["frames_per_s"],
+                                                      "parameters": e["parameters"]} for label, e in models.items()})
