@@ -22,6 +22,7 @@ from steer.data.cache import FrameCache
 from steer.data.windows import stateless_batches
 from steer.models import MODELS, create_model
 from steer.train.batches import BatchLoader, DeviceBatchLoader
+from steer.train.loop import to_channels_last
 from steer.world.simulate import WorldConfig, generate_drives
 
 TARGETS = ["steering", "speed", "throttle"]
@@ -41,7 +42,7 @@ def _step(model, optimizer, frames, targets, bf16: bool) -> None:
 def _rate(model, batches, load, steps: int, device: str) -> float:
     bf16 = device == "cuda"
     if bf16:
-        model.to(memory_format=torch.channels_last)
+        to_channels_last(model)
     optimizer = torch.optim.Adam(model.parameters(), 1e-4)
     for batch in batches[:3]:  # warm-up: allocator, cuDNN's choice of kernels
         _step(model, optimizer, *load(batch), bf16)

@@ -86,7 +86,8 @@ def train_or_reuse(config: TrainConfig) -> Path:
         return train(config)
     info = json.loads((run / "run.json").read_text())
     wanted = config.to_dict()
-    differ = sorted(k for k in wanted if k not in SPEED_FIELDS and info["config"].get(k) != wanted[k])
+    recorded = TrainConfig.from_dict(info["config"]).to_dict()  # options added since take their defaults
+    differ = sorted(k for k in wanted if k not in SPEED_FIELDS and recorded[k] != wanted[k])
     if info["data_hashes"] != FrameCache(config.cache).hashes():
         differ.append("the cache's data")
     if differ:

@@ -138,12 +138,17 @@ def _split(config: TrainConfig, cache: FrameCache) -> dict[str, list[str]]:
     raise ValueError(f"split_by must be 'drive' or 'time', not {config.split_by!r}")
 
 
+def to_channels_last(model: SteerModel) -> None:
+    """2-d convolutions in NHWC layout, faster on GPUs; a Conv3d's 5-d weight refuses the format."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.to(memory_format=torch.channels_last)
+
+
 def _net(model: SteerModel, config: TrainConfig, world: World) -> torch.nn.Module:
     """What runs the training forward pass: the model, in channels-last layout, compiled, wrapped for DDP."""
     if config.channels_last:
-        for module in model.modules():  # 2-d convolutions run NHWC on GPUs; a Conv3d's 5-d weight refuses the format
-            if isinstance(module, torch.nn.Conv2d):
-                module.to(memory_format=torch.channels_last)
+        to_channels_last(model)
     net = model
     if world.size > 1:
         on_gpu = config.device.startswith("cuda")
