@@ -10,6 +10,7 @@ at most 1.1x.
 from __future__ import annotations
 
 import argparse
+import copy
 import tempfile
 import time
 from pathlib import Path
@@ -26,16 +27,14 @@ TARGETS = ["steering", "speed", "throttle"]
 
 
 def _stateless_step(model) -> callable:
-    """The model's per-frame work without the recurrent core: encoder and head only."""
-    if not hasattr(model, "encoder"):
-        return lambda x: model(x[None], None)  # no memory: the whole model is encoder and head
-    hidden = torch.zeros(1, model.core.width)
-
-    def step(x: torch.Tensor) -> torch.Tensor:
-        scaled = model.scale_frames(x)
-        feats = model.encoder(scaled, torch.zeros_like(scaled) if model.motion else None)
-        return model.head(torch.cat([hidden, feats], dim=1))
-    return step
+    """The model's per-frame work without memory: the same forward on one frame from no state (no
+    previous frame, no clip history) with the recurrent core doing nothing (zeros out, the state it was
+    given back): encoder and head only."""
+    alone = copy.deepcopy(model)
+    if hasattr(alone, "core"):
+        width = alone.core.width
+        alone.core.forward = lambda x, state: (x.new_zeros(*x.shape[:2], width), state or ())
+    return lambda x: alone(x[None], None)
 
 
 def _times_ms(fns, inputs) -> list[np.ndarray]:
@@ -59,7 +58,7 @@ def main() -> None:
     frames = rng.integers(0, 256, (args.frames, 66, 200, 3), dtype=np.uint8)
     tensors = [torch.from_numpy(np.ascontiguousarray(f.transpose(2, 0, 1)))[None] for f in frames]
     columns = ["torch", "onnx", "int8", "no-memory"]
-    print(f"{'model':<10}" + "".join(f"{c + ' med':>15}{'p99':>7}" for c in columns) + f"{'ratio':>7}"
+    print(f"{'model':<15}" + "".join(f"{c + ' med':>15}{'p99':>7}" for c in columns) + f"{'ratio':>7}"
           "   (ms per frame, 1 thread)")
     for name in sorted(MODELS):
         model = create_model(name, targets=TARGETS).eval()
@@ -72,7 +71,7 @@ def main() -> None:
         steps = [lambda item, p=p: p.step(item[1], 0.05 * item[0]) for p in pilots]
         with torch.no_grad():
             times = _times_ms([*steps, lambda item: alone(tensors[item[0]])], list(enumerate(frames)))
-        print(f"{name:<10}" + "".join(f"{np.median(t):>15.2f}{np.percentile(t, 99):>7.2f}" for t in times)
+        print(f"{name:<15}" + "".join(f"{np.median(t):>15.2f}{np.percentile(t, 99):>7.2f}" for t in times)
               + f"{np.median(times[0]) / np.median(times[-1]):>7.2f}")
 
 
