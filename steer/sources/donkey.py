@@ -14,6 +14,7 @@ as negative) rescales it.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,10 +33,11 @@ def _v2_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Pa
         raise ValueError(f"{folder / 'manifest.json'}: the last line is not the catalog JSON") from None
     records = []
     for catalog in meta["paths"]:
-        for number, line in enumerate((folder / catalog).read_text().splitlines(), 1):
+        path = folder / catalog
+        for number, line in enumerate(path.read_text().splitlines(), 1):
             if not line.strip():
                 continue
-            where = f"{folder / catalog} line {number}"
+            where = f"{path} line {number}"
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
@@ -58,6 +60,13 @@ def _v1_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Pa
     return records, set(), folder
 
 
+def _file_size(image: Path, where: str) -> int:
+    try:
+        return os.stat(image).st_size  # one system call, where exists() and stat() make two
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{where}: image {image} is missing") from None
+
+
 def read(folder: str | Path, keep_deleted: bool = False, steering_rad_per_unit: float | None = None,
          throttle_scale: float = 1.0) -> FrameTable:
     folder = Path(folder)
@@ -70,14 +79,11 @@ def read(folder: str | Path, keep_deleted: bool = False, steering_rad_per_unit: 
     dropped: Counter = Counter()
     images, times, angle, throttle, rows = [], [], [], [], []
     for index, record, where in sorted(records, key=lambda r: r[0]):
-        image = image_dir / record["cam/image_array"]
         if index in deleted and not keep_deleted:
             dropped["deleted records"] += 1
         elif record.get("user/mode", "user") != "user":
             dropped[f"records driven by the autopilot ({record['user/mode']})"] += 1
-        elif not image.exists():
-            raise FileNotFoundError(f"{where}: image {image} is missing")
-        elif image.stat().st_size == 0:
+        elif _file_size(image := image_dir / record["cam/image_array"], where) == 0:
             dropped["records whose image file is empty"] += 1
         else:
             images.append(image)

@@ -15,7 +15,11 @@ class BadImage(ValueError):
 
 def read_image(path: Path) -> np.ndarray:
     """RGB uint8 (H, W, 3) at the image's own size. Raises BadImage naming the file."""
-    data = Path(path).read_bytes()
+    return decode_bytes(Path(path).read_bytes(), path)
+
+
+def decode_bytes(data: bytes, path: Path) -> np.ndarray:
+    """RGB uint8 (H, W, 3) of the contents of the image file `path`. Raises BadImage naming the file."""
     if not data:
         raise BadImage(f"{path}: empty file (0 bytes)")
     try:
@@ -35,11 +39,13 @@ def decode_image(path: Path, size: tuple[int, int], crop: tuple[float, float] = 
     return fit(read_image(path), size, crop)
 
 
-def fit(image: np.ndarray, size: tuple[int, int], crop: tuple[float, float]) -> np.ndarray:
-    """Crop fractions of the height from the top and bottom, then resize to (height, width)."""
+def fit(image: np.ndarray, size: tuple[int, int], crop: tuple[float, float],
+        out: np.ndarray | None = None) -> np.ndarray:
+    """Crop fractions of the height from the top and bottom, then resize to (height, width), into `out`
+    (uint8 (height, width, 3)) where given."""
     height = image.shape[0]
     image = image[int(round(crop[0] * height)): height - int(round(crop[1] * height))]
-    return cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (size[1], size[0]), dst=out, interpolation=cv2.INTER_AREA)
 
 
 def decode_video(path: Path, indices: np.ndarray, size: tuple[int, int], crop: tuple[float, float]) -> np.ndarray:

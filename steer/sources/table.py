@@ -3,17 +3,19 @@ split into drives at time gaps and decoded in parallel into Drives."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
 from steer.data.drive import Drive, Signal
-from steer.sources.images import decode_image, decode_video
+from steer.sources.images import decode_bytes, decode_video, fit
 
 
 @dataclass
@@ -65,14 +67,20 @@ def split_points(timestamps_s: np.ndarray, max_gap_s: float) -> list[int]:
 
 
 def _decode_images(images: list[Path], size: tuple[int, int], crop: tuple[float, float],
-                   processes: int | None) -> np.ndarray:
-    # simplejpeg and OpenCV release the GIL while they work, so threads decode in parallel, each into
-    # its own slice of one array: no process start-up, no copies.
-    frames = np.empty((len(images), *size, 3), np.uint8)
+                   processes: int | None) -> tuple[np.ndarray, list[bytes]]:
+    """Frames (N, H, W, 3), a view of a channels-first array (the cache's layout, so writing them is one
+    plain copy), and the sha256 of every image file, read once for both."""
+    # simplejpeg, OpenCV and hashlib release the GIL while they work, so threads decode in parallel,
+    # each into its own rows of one array: no process start-up, no copies.
+    frames = np.empty((len(images), 3, *size), np.uint8)
+    digests = [b""] * len(images)
 
     def decode_rows(bounds: tuple[int, int]) -> int:
+        resized = np.empty((*size, 3), np.uint8)  # reused: a new array per image costs page faults
         for i in range(*bounds):
-            frames[i] = decode_image(images[i], size, crop)
+            data = images[i].read_bytes()
+            digests[i] = hashlib.sha256(data).digest()
+            cv2.split(fit(decode_bytes(data, images[i]), size, crop, resized), list(frames[i]))
         return bounds[1] - bounds[0]
 
     workers = processes or os.cpu_count() or 1
@@ -81,19 +89,24 @@ def _decode_images(images: list[Path], size: tuple[int, int], crop: tuple[float,
                                                    leave=False, disable=len(frames) < 1000) as bar:
         for done in pool.map(decode_rows, zip(edges[:-1], edges[1:])):
             bar.update(done)
-    return frames
+    return frames.transpose(0, 2, 3, 1), digests
 
 
 def to_drives(table: FrameTable, size: tuple[int, int], crop: tuple[float, float], max_gap_s: float,
               processes: int | None = None) -> list[Drive]:
     """Split the table at gaps and backward steps in time, decode its images, and build Drives."""
     cuts = [0] + split_points(table.timestamps_s, max_gap_s) + [len(table.timestamps_s)]
-    frames = (decode_video(table.video, table.video_frames, size, crop) if table.video
-              else _decode_images(table.images, size, crop, processes))
+    digests: list[bytes] = []
+    if table.video:
+        frames = decode_video(table.video, table.video_frames, size, crop)
+    else:
+        frames, digests = _decode_images(table.images, size, crop, processes)
     drives = []
     for k, (a, b) in enumerate(zip(cuts, cuts[1:])):
         name = table.name if len(cuts) == 2 else f"{table.name}-{k:02d}"
         signals = {key: Signal(s.values[a:b], s.unit) for key, s in table.signals.items()}
-        drives.append(Drive(name, frames[a:b], table.timestamps_s[a:b], signals,
-                            meta={"rows": f"{table.rows[a]} to {table.rows[b - 1]}"}))
+        meta = {"rows": f"{table.rows[a]} to {table.rows[b - 1]}"}
+        if digests:  # the frames are a function of these files, the size and the crop: hash those instead
+            meta["images_hash"] = hashlib.sha256(f"{size} {crop}".encode() + b"".join(digests[a:b])).hexdigest()
+        drives.append(Drive(name, frames[a:b], table.timestamps_s[a:b], signals, meta=meta))
     return drives
