@@ -4,8 +4,9 @@ present, on the GPU.
 
     .venv/bin/python bench/train.py [--steps 30] [--threads 2]
 
-The data path is what `steer train` uses: batches gathered from the memory-mapped cache into a
-reused buffer and copied to the device, or, on a GPU the cache fits on, gathered there. On the GPU
+The data path is what `steer train` uses: batches gathered from the memory-mapped cache (frames, or
+for features-lstm the stored features) into a reused buffer and copied to the device, or, on a GPU
+the inputs fit on, gathered there. On the GPU
 the step runs with bf16 autocast and channels-last convolutions, as `--precision bf16
 --channels-last` train.
 """
@@ -64,7 +65,8 @@ def _sync(device: str) -> None:
 
 def _measure(name: str, cache: FrameCache, device: str, steps: int) -> tuple[str, float, float]:
     batch, window = SHAPES.get(name, (16, 8))
-    inputs, targets = [d.frames for d in cache.drives], [d.targets(TARGETS) for d in cache.drives]
+    model = create_model(name, targets=TARGETS)  # its inputs: frames, or features stored beside the cache
+    inputs, targets = [model.inputs_of(d) for d in cache.drives], [d.targets(TARGETS) for d in cache.drives]
     loader = (DeviceBatchLoader(inputs, targets, window, device) if device == "cuda"
               else BatchLoader(inputs, targets, window))
     batches = stateless_batches([len(d) for d in cache.drives], window, window, batch, np.random.default_rng(0))
