@@ -25,7 +25,7 @@ class TorchStep:
     def reset(self) -> None:
         self.state = None
 
-    @torch.no_grad()
+    @torch.inference_mode()  # cheaper than no_grad per call: no version counters on the state it carries
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         preds, self.state = self.model(torch.from_numpy(frame)[:, None], self.state)
         return self.model.to_units(preds[0, 0]).numpy()
