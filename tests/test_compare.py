@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,3 +74,10 @@ def test_compare_refuses_what_it_cannot_compare(tiny_cache, tmp_path):
         model_configs({"common": {"cache": cache, "epoch": 1}}, tmp_path, ["pilotnet"])
     with pytest.raises(ValueError, match="nothing to compare"):
         model_configs({}, tmp_path)
+
+
+@pytest.mark.parametrize("example", ["synthetic.json", "real.json"])
+def test_the_readme_example_specs_make_valid_configs(example, tmp_path):
+    spec = json.loads((Path(__file__).resolve().parents[1] / "examples" / example).read_text())
+    configs = model_configs(spec, tmp_path, overrides={"cache": "CACHE"})
+    assert {c.model for c in configs.values()} == {"pilotnet", "cnn-lstm", "komanda", "features-lstm"}
