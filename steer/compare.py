@@ -7,12 +7,11 @@ holding a run of other settings is refused, never overwritten: it is someone's r
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from steer.data.cache import FrameCache
+from steer.data.cache import FrameCache, write_json
 from steer.evaluate.evaluate import evaluate_run
 from steer.models import MODELS
 from steer.provenance import versions
@@ -123,13 +122,6 @@ def _check_comparable(entries: dict[str, dict]) -> None:
 
 def _numbers(scores: dict[str, dict[str, float]]) -> list[float]:
     return [scores[t][m] for t in sorted(scores) for m in ("rmse", "mae")]
-
-
-def write_json(path: Path, data: dict) -> None:
-    """Written under a temporary name and renamed, so a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
 
 
 def compare(configs: dict[str, TrainConfig], out: str | Path) -> dict:

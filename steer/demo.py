@@ -7,7 +7,8 @@ import shutil
 import time
 from pathlib import Path
 
-from steer.compare import compare, model_configs, result_table, write_json
+from steer.compare import compare, model_configs, result_table
+from steer.data.cache import write_json
 from steer.data.cache import FrameCache
 from steer.world.simulate import WorldConfig, generate_drives
 

@@ -80,6 +80,7 @@ def read_manifest(root: str | Path) -> dict:
 
 
 def write_json(path: Path, data: dict) -> None:
+    """Written under a temporary name and renamed, so a reader never sees half a file."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from steer.data.cache import FrameCache
+from steer.data.cache import FrameCache, write_json
 from steer.evaluate.metrics import scores_with_baselines
 from steer.evaluate.plots import plot_predictions
 from steer.evaluate.report import error_histogram, write_report
@@ -72,8 +72,7 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
                "drives": names, "frames": int(len(truth)), "units": {t: units.get(t, "?") for t in model.targets}}
     out = Path(out or run)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json.tmp").write_text(json.dumps(metrics, indent=1))
-    os.replace(out / "metrics.json.tmp", out / "metrics.json")
+    write_json(out / "metrics.json", metrics)
     _write_predictions(out / "predictions.csv", rows, model.targets)
     title = " ".join(f"{t} RMSE {scores['model'][t]['rmse']:.3g}" for t in model.targets)
     plot_predictions(out / "predictions.png", rows[:4], model.targets, metrics["units"],
