@@ -79,7 +79,7 @@ def read_manifest(root: str | Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"version": 1, "drives": []}
 
 
-def write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict | list) -> None:
     """Written under a temporary name and renamed, so a reader never sees half a file."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))

@@ -14,7 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from steer.data.cache import CachedDrive, FrameCache
+from steer.data.cache import CachedDrive, FrameCache, write_json
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
 from steer.models import SteerModel, create_model, detach_state, reset_state
 from steer.models.sequence import predict_drive
@@ -184,9 +184,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     model, optimizer, first_epoch, best, bad_epochs = _start(config, cache, train_drives, out, resume)
     check_config(config, model)
     if world.main:
-        (out / "run.json").write_text(json.dumps({
+        write_json(out / "run.json", {
             "config": config.to_dict(), "processes": world.size, "split": split, "data_hashes": cache.hashes(),
-            "versions": versions(), "parameters": sum(p.numel() for p in model.parameters())}, indent=1))
+            "versions": versions(), "parameters": sum(p.numel() for p in model.parameters())})
     net, loader = _net(model, config, world), _loader(model, train_drives, config)
     lengths = [len(d) for d in train_drives]
     writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch) if world.main else None
@@ -228,7 +228,7 @@ def _record(out: Path, model: SteerModel, optimizer: torch.optim.Optimizer, writ
         save_checkpoint(out / "best", model)
     save_checkpoint(out / "last", model, optimizer, {"epoch": stats["epoch"], "best_val_loss": best,
                                                      "bad_epochs": bad_epochs})
-    (out / "history.json").write_text(json.dumps(history, indent=1))
+    write_json(out / "history.json", history)
     tqdm.write(f"epoch {stats['epoch'] + 1}: loss {stats['loss']:.4f} val {stats['val_loss']:.4f} "
                f"({stats['frames_per_s']:.0f} frames/s, grad norm {stats['grad_norm_mean']:.2f})"
                + (" *" if improved else ""))
