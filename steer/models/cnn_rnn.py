@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from steer.models.base import State, SteerModel
+from steer.models.base import State
 from steer.models.pilotnet import trunk_features
-from steer.models.recurrent import RecurrentCore
+from steer.models.recurrent import RecurrentCore, RecurrentModel
 from steer.models.registry import register_model
 
 
@@ -47,7 +47,7 @@ class FrameEncoder(nn.Module):
 
 
 @register_model("cnn-lstm")
-class CnnRnn(SteerModel):
+class CnnRnn(RecurrentModel):
     def __init__(self, targets: list[str], frame_shape=(3, 66, 200), cell: str = "lstm", layers: int = 1,
                  hidden: int = 64, features: int = 128, dropout: float = 0.0, bidirectional: bool = False,
                  motion: bool = True, inputs: str = "frames"):
@@ -63,13 +63,6 @@ class CnnRnn(SteerModel):
     @property
     def carries_frame(self) -> bool:
         return self.motion or super().carries_frame
-
-    @property
-    def streamable(self) -> bool:
-        return not self.core.bidirectional
-
-    def core_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
-        return self.core.initial_state(batch_size)
 
     def predict(self, x: torch.Tensor, diffs: torch.Tensor | None, state: State,
                 teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:

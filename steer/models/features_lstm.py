@@ -37,9 +37,9 @@ from torch.nn import functional as F
 
 from steer.data.cache import CachedDrive
 from steer.data.features import drive_features
-from steer.models.base import State, SteerModel
+from steer.models.base import State
 from steer.models.pilotnet import pilotnet_trunk, trunk_features
-from steer.models.recurrent import RecurrentCore
+from steer.models.recurrent import RecurrentCore, RecurrentModel
 from steer.models.registry import register_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -130,7 +130,7 @@ def _pilotnet_trunk(folder: Path, frame_shape: tuple[int, int, int]) -> tuple[di
 
 
 @register_model("features-lstm")
-class FeaturesLstm(SteerModel):
+class FeaturesLstm(RecurrentModel):
     def __init__(self, targets: list[str], frame_shape=(3, 66, 200), encoder: str | dict | None = None,
                  features: int = 128, cell: str = "lstm", hidden: int = 64, layers: int = 1, dropout: float = 0.0,
                  bidirectional: bool = False):
@@ -158,18 +158,11 @@ class FeaturesLstm(SteerModel):
     def feature_width(self) -> int:
         return self.spec["width"]
 
-    @property
-    def streamable(self) -> bool:
-        return not self.core.bidirectional
-
     def require_exportable(self) -> None:
         super().require_exportable()
         if self.spec["kind"] == "onnx":  # ONNX Runtime runs it, outside what torch.onnx can trace
             raise ValueError("a features-lstm model with an ONNX backbone cannot be exported as one ONNX graph: "
                              "stream it with the PyTorch back end (steer run without --onnx)")
-
-    def core_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
-        return self.core.initial_state(batch_size)
 
     def train(self, mode: bool = True) -> "FeaturesLstm":
         super().train(mode)

@@ -29,9 +29,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from steer.models.base import State, SteerModel
+from steer.models.base import State
 from steer.models.pilotnet import trunk_features
-from steer.models.recurrent import RecurrentCore
+from steer.models.recurrent import RecurrentCore, RecurrentModel
 from steer.models.registry import register_model
 
 
@@ -69,7 +69,7 @@ class ResidualBlock(nn.Module):
 
 
 @register_model("komanda")
-class Komanda(SteerModel):
+class Komanda(RecurrentModel):
     def __init__(self, targets: list[str], frame_shape=(3, 66, 200), clip: int = 4, cell: str = "lstm",
                  layers: int = 1, hidden: int = 64, features: int = 128, dropout: float = 0.0,
                  bidirectional: bool = False, feedback: bool = False, teacher_ratio: float = 0.5,
@@ -96,10 +96,6 @@ class Komanda(SteerModel):
                 "feedback": self.feedback, "teacher_ratio": self.teacher_ratio}
 
     @property
-    def streamable(self) -> bool:
-        return not self.core.bidirectional
-
-    @property
     def _frame_size(self) -> int:
         return self.input_channels * self.frame_shape[1] * self.frame_shape[2]
 
@@ -107,15 +103,14 @@ class Komanda(SteerModel):
         past = ((torch.zeros(self.clip - 1, batch_size, self._frame_size), torch.zeros(1, batch_size, 1))
                 if self.clip > 1 else ())
         fed = (torch.zeros(1, batch_size, len(self.targets)),) if self.feedback else ()
-        return self.core.initial_state(batch_size) + past + fed
+        return super().core_state(batch_size) + past + fed
 
     def predict(self, x: torch.Tensor, diffs: torch.Tensor | None, state: State,
                 teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         b, t = x.shape[:2]
         if state is None:
             state = tuple(s.to(x.device) for s in self.core_state(b))
-        n_core = 2 if self.core.cell == "lstm" else 1  # h and c, or h
-        core, rest = state[:n_core], state[n_core:]
+        core, rest = state[:self.core.state_size], state[self.core.state_size:]
         clips, past = self._clips(x, rest[:2] if self.clip > 1 else None)
         feats = self.fc(self.encoder(clips.transpose(1, 2))).view(b, t, -1)
         if not self.feedback:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from steer.models.base import State
+from steer.models.base import State, SteerModel
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 CELL_STEPS = {"lstm": torch.lstm_cell, "gru": torch.gru_cell, "rnn": torch.rnn_tanh_cell}
@@ -33,6 +33,11 @@ class RecurrentCore(nn.Module):
     def config(self) -> dict:
         return {"cell": self.cell, "hidden": self.hidden, "layers": self.layers, "dropout": self.dropout,
                 "bidirectional": self.bidirectional}
+
+    @property
+    def state_size(self) -> int:
+        """Tensors in the state: h and c for an LSTM, h for the others."""
+        return 2 if self.cell == "lstm" else 1
 
     def initial_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
         zeros = torch.zeros(self.layers * (2 if self.bidirectional else 1), batch_size, self.hidden)
@@ -58,3 +63,16 @@ class RecurrentCore(nn.Module):
                 x = step(x, state[0][layer], *weights)
                 new.append((x,))
         return x[:, None], tuple(torch.stack(parts) for parts in zip(*new))
+
+
+class RecurrentModel(SteerModel):
+    """A model whose memory is a RecurrentCore in `self.core`: its state starts as the core's, and a
+    bidirectional core makes it offline only."""
+    core: RecurrentCore
+
+    @property
+    def streamable(self) -> bool:
+        return not self.core.bidirectional
+
+    def core_state(self, batch_size: int) -> tuple[torch.Tensor, ...]:
+        return self.core.initial_state(batch_size)
