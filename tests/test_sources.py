@@ -89,10 +89,38 @@ def _tub_v2(folder: Path, deleted: list[int]) -> Path:
         records.append({"_index": i, "_timestamp_ms": 1_610_000_000_000 + 50 * i, "cam/image_array": name,
                         "user/angle": 0.5, "user/throttle": -0.3, "user/mode": "user"})
     (folder / "images" / "9_cam_image_array_.jpg").write_bytes(b"")
+    return _catalog(folder, records, deleted)
+
+
+def _catalog(folder: Path, records: list[dict], deleted: list[int]) -> Path:
     (folder / "catalog_0.catalog").write_text("\n".join(json.dumps(r) for r in records) + "\n")
     (folder / "manifest.json").write_text("\n".join([
         "[]", "[]", "{}", "{}", json.dumps({"paths": ["catalog_0.catalog"], "deleted_indexes": deleted})]))
     return folder
+
+
+def test_decoding_on_two_processes_equals_one_and_a_bad_image_leaves_nothing(tmp_path):
+    records = []
+    for i in range(300):  # enough for two processes; a 5 s gap splits it into two drives
+        name = f"{i}_cam_image_array_.jpg"
+        _jpeg(tmp_path / "tub" / "images" / name, value=i % 250, size=(24, 32))
+        records.append({"_index": i, "_timestamp_ms": 1_610_000_000_000 + 50 * i + 5000 * (i >= 180),
+                        "cam/image_array": name, "user/angle": 0.1, "user/throttle": 0.2})
+    folder = _catalog(tmp_path / "tub", records, [])
+    cv2.resize(np.zeros((2000, 2000, 3), np.uint8), (999, 999))  # OpenCV's threads run before the fork
+    caches = [tmp_path / f"cache{n}" for n in (1, 2)]
+    for n, cache in zip((1, 2), caches):
+        assert import_recording(folder, cache, size=(12, 16), processes=n)["drives"] == {"tub-00": 180, "tub-01": 120}
+    one, two = (FrameCache(c).drives for c in caches)
+    for a, b in zip(one, two):
+        assert np.array_equal(a.frames, b.frames)
+    assert np.allclose(two[1].frames.mean(axis=(1, 2, 3)), np.arange(180, 300) % 250, atol=2)  # in order
+    assert FrameCache(caches[0]).hashes() == FrameCache(caches[1]).hashes()
+    broken = folder / "images" / "290_cam_image_array_.jpg"
+    broken.write_bytes(broken.read_bytes()[:100])
+    with pytest.raises(BadImage, match=broken.name):
+        import_recording(folder, tmp_path / "cache3", size=(12, 16), processes=2)
+    assert [p.name for p in (tmp_path / "cache3").rglob("*")] == ["drives"]  # no manifest, no staged frames
 
 
 def test_donkey_v2_deletions_by_index_and_empty_images(tmp_path):
@@ -340,6 +368,7 @@ def test_an_interrupted_import_is_done_again(tmp_path, monkeypatch):
         import_recording(folder, tmp_path / "cache", size=(33, 100))
     monkeypatch.setattr(cache_module, "_write_drive", write)
     assert [d.name for d in FrameCache(tmp_path / "cache").drives] == ["sim-00"]
+    assert sorted(p.name for p in (tmp_path / "cache" / "drives").iterdir()) == ["sim-00"]  # nothing staged left
     report = import_recording(folder, tmp_path / "cache", size=(33, 100))
     assert report["frames"] == 4 and len(FrameCache(tmp_path / "cache").drives) == 2
     assert "skipped" in import_recording(folder, tmp_path / "cache", size=(33, 100))

@@ -79,6 +79,18 @@ def read_manifest(root: str | Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {"version": 1, "drives": []}
 
 
+def stage_frames(root: str | Path, name: str, count: int, size: tuple[int, int]) -> tuple[Path, int]:
+    """A new (count, 3, *size) uint8 .npy file in the cache at `root` for drive `name`'s frames, which
+    decoders fill in place before the drive is complete; a Drive naming it as `frames_file` is moved
+    into the cache, not copied. Returns the path and the byte offset where the frames start."""
+    path = Path(root) / "drives" / f".{name}.frames.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames = np.lib.format.open_memmap(path, "w+", np.uint8, (count, 3, *size))  # sparse until written
+    offset = frames.offset
+    del frames
+    return path, offset
+
+
 def write_json(path: Path, data: dict | list) -> None:
     """Written under a temporary name and renamed, so a reader never sees half a file."""
     tmp = path.with_name(path.name + ".tmp")
@@ -140,9 +152,10 @@ def _write_drive(root: Path, drive: Drive) -> dict:
     tmp = root / "drives" / f".{drive.name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    # One write() call where the frames are channels-first underneath (as the importer makes them):
-    # writing through a memory map costs a page fault per 4 KiB, several times the copy.
-    np.save(tmp / "frames.npy", drive.frames.transpose(0, 3, 1, 2))
+    if drive.frames_file:
+        os.replace(drive.frames_file, tmp / "frames.npy")
+    else:  # one write() call: writing through a memory map costs a page fault per 4 KiB
+        np.save(tmp / "frames.npy", drive.frames.transpose(0, 3, 1, 2))
     names = sorted(drive.signals)
     table = np.column_stack([drive.timestamps_s] + [drive.signals[n].values for n in names])
     np.savetxt(tmp / "signals.csv", table, delimiter=",", header=",".join(["time_s"] + names),

@@ -7,6 +7,7 @@ driving data is defined.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -33,6 +34,9 @@ class Drive:
     timestamps_s: np.ndarray  # (N,) float64, strictly increasing
     signals: dict[str, Signal] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
+    # A .npy file holding exactly these frames, channels first (N, 3, H, W), that the frame cache moves
+    # into place rather than writing the frames again (see steer.data.cache.stage_frames).
+    frames_file: Path | None = None
 
     def __post_init__(self) -> None:
         self.timestamps_s = np.asarray(self.timestamps_s, dtype=np.float64)

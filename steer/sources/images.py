@@ -2,6 +2,8 @@
 decoder measured here), other images and videos through OpenCV, resizing with OpenCV's area filter."""
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 import cv2
@@ -46,6 +48,26 @@ def fit(image: np.ndarray, size: tuple[int, int], crop: tuple[float, float],
     height = image.shape[0]
     image = image[int(round(crop[0] * height)): height - int(round(crop[1] * height))]
     return cv2.resize(image, (size[1], size[0]), dst=out, interpolation=cv2.INTER_AREA)
+
+
+def decode_into_file(path: Path, offset: int, images: list[str], size: tuple[int, int],
+                     crop: tuple[float, float]) -> list[bytes]:
+    """Decode `images` into consecutive (3, H, W) uint8 frames of the file `path` from byte `offset` on,
+    reading each file once for its sha256 too; returns the digests. Raises BadImage naming the file."""
+    frame = np.empty((3, *size), np.uint8)
+    planes, resized = list(frame), np.empty((*size, 3), np.uint8)  # reused: new arrays cost page faults
+    digests = []
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        for i, image in enumerate(images):
+            with open(image, "rb") as f:
+                data = f.read()
+            digests.append(hashlib.sha256(data).digest())
+            cv2.split(fit(decode_bytes(data, image), size, crop, resized), planes)
+            os.pwrite(fd, frame, offset + i * frame.nbytes)  # into the page cache: no fault per page
+    finally:
+        os.close(fd)
+    return digests
 
 
 def decode_video(path: Path, indices: np.ndarray, size: tuple[int, int], crop: tuple[float, float]) -> np.ndarray:

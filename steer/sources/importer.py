@@ -16,7 +16,7 @@ import numpy as np
 
 from steer.data.cache import FrameCache, read_manifest
 from steer.sources import FORMAT_OPTIONS, deeptesla, donkey, generic, sullychen, udacity, udacity_sim
-from steer.sources.table import FrameTable, to_drives
+from steer.sources.table import FrameTable, drive_spans, to_drives
 
 FORMATS: dict[str, Callable[..., list[FrameTable]]] = {
     "udacity-sim": lambda path, cameras=("center",), **kw: [udacity_sim.read(path, camera=c, **kw) for c in cameras],
@@ -73,23 +73,26 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
     done = [d for d in before if d["meta"].get("source_hash") == digest]
     if done and len(done) == done[0]["meta"].get("source_drives"):
         return {"source": str(source), "skipped": "already in the cache", "source_hash": digest}
-    drives, dropped = [], Counter()
-    for table in tables:
-        dropped.update(table.dropped)
-        for drive in to_drives(table, size, crop, max_gap_s, processes):
-            steps = np.diff(drive.timestamps_s)
-            drive.meta.update({"format": fmt, "source": str(source.resolve()), "source_hash": digest,
-                               "size": list(size), "crop": list(crop),
-                               "fps": float(1 / np.median(steps)) if len(steps) else None})
-            drives.append(drive)
-    for drive in drives:
-        drive.meta["source_drives"] = len(drives)  # an interrupted import left fewer: it is done again
+    names = [name for table in tables for name, _, _ in drive_spans(table, max_gap_s)]
     taken = {d["name"]: d["meta"].get("source") for d in before if d["meta"].get("source_hash") != digest}
-    clash = [d.name for d in drives if d.name in taken]
+    clash = [name for name in names if name in taken]
     if clash:
         raise ValueError(f"{out} already holds drives named {clash} (from {taken[clash[0]]}); "
                          f"import {source} into another cache or rename its folder")
-    FrameCache.create(out, drives)
+    drives = to_drives(tables, size, crop, max_gap_s, out, processes)
+    try:
+        for drive in drives:
+            steps = np.diff(drive.timestamps_s)
+            drive.meta.update({"format": fmt, "source": str(source.resolve()), "source_hash": digest,
+                               "size": list(size), "crop": list(crop),
+                               "fps": float(1 / np.median(steps)) if len(steps) else None,
+                               "source_drives": len(drives)})  # an interrupted import left fewer: done again
+        FrameCache.create(out, drives)
+    finally:  # the cache moved in the frames of the drives it took; what is left was never written
+        for drive in drives:
+            if drive.frames_file:
+                drive.frames_file.unlink(missing_ok=True)
+    dropped = sum((table.dropped for table in tables), Counter())
     return {"source": str(source), "format": fmt, "drives": {d.name: len(d) for d in drives},
             "rows": sum(len(d) for d in drives), "frames": sum(len(d.frames) for d in drives),
             "dropped": dict(dropped), "source_hash": digest}

@@ -1,21 +1,25 @@
 """What every reader produces: one row per camera frame (its image file, time and signals), checked,
-split into drives at time gaps and decoded in parallel into Drives."""
+split into drives at time gaps and decoded on all cores into Drives."""
 from __future__ import annotations
 
 import csv
 import hashlib
+import multiprocessing
 import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
+from steer.data.cache import stage_frames
 from steer.data.drive import Drive, Signal
-from steer.sources.images import decode_bytes, decode_video, fit
+from steer.sources.images import decode_into_file, decode_video
+
+MIN_FRAMES_PER_PROCESS = 64  # below this, starting a process costs more than it saves
 
 
 @dataclass
@@ -66,47 +70,81 @@ def split_points(timestamps_s: np.ndarray, max_gap_s: float) -> list[int]:
     return [int(i) + 1 for i in np.flatnonzero((steps > max_gap_s) | (steps <= 0))]
 
 
-def _decode_images(images: list[Path], size: tuple[int, int], crop: tuple[float, float],
-                   processes: int | None) -> tuple[np.ndarray, list[bytes]]:
-    """Frames (N, H, W, 3), a view of a channels-first array (the cache's layout, so writing them is one
-    plain copy), and the sha256 of every image file, read once for both."""
-    # simplejpeg, OpenCV and hashlib release the GIL while they work, so threads decode in parallel,
-    # each into its own rows of one array: no process start-up, no copies.
-    frames = np.empty((len(images), 3, *size), np.uint8)
-    digests = [b""] * len(images)
-
-    def decode_rows(bounds: tuple[int, int]) -> int:
-        resized = np.empty((*size, 3), np.uint8)  # reused: a new array per image costs page faults
-        for i in range(*bounds):
-            data = images[i].read_bytes()
-            digests[i] = hashlib.sha256(data).digest()
-            cv2.split(fit(decode_bytes(data, images[i]), size, crop, resized), list(frames[i]))
-        return bounds[1] - bounds[0]
-
-    workers = processes or os.cpu_count() or 1
-    edges = np.linspace(0, len(frames), 16 * workers + 1).astype(int)
-    with ThreadPoolExecutor(workers) as pool, tqdm(total=len(frames), unit="frame", desc="decoding",
-                                                   leave=False, disable=len(frames) < 1000) as bar:
-        for done in pool.map(decode_rows, zip(edges[:-1], edges[1:])):
-            bar.update(done)
-    return frames.transpose(0, 2, 3, 1), digests
-
-
-def to_drives(table: FrameTable, size: tuple[int, int], crop: tuple[float, float], max_gap_s: float,
-              processes: int | None = None) -> list[Drive]:
-    """Split the table at gaps and backward steps in time, decode its images, and build Drives."""
+def drive_spans(table: FrameTable, max_gap_s: float) -> list[tuple[str, int, int]]:
+    """The drives a table splits into at gaps and backward steps in time: (name, first row, end row)."""
     cuts = [0] + split_points(table.timestamps_s, max_gap_s) + [len(table.timestamps_s)]
-    digests: list[bytes] = []
-    if table.video:
-        frames = decode_video(table.video, table.video_frames, size, crop)
+    return [(table.name if len(cuts) == 2 else f"{table.name}-{k:02d}", a, b)
+            for k, (a, b) in enumerate(zip(cuts, cuts[1:]))]
+
+
+def to_drives(tables: list[FrameTable], size: tuple[int, int], crop: tuple[float, float], max_gap_s: float,
+              cache: Path, processes: int | None = None) -> list[Drive]:
+    """Split the tables into drives and decode their frames: image files straight into files staged in
+    the frame cache at `cache` (nothing is left there on failure), videos in memory."""
+    spans = [(table, *span) for table in tables for span in drive_spans(table, max_gap_s)]
+    jobs: dict[str, tuple[Path, int, list[Path]]] = {}  # drive: its staged file, offset, images
+    try:
+        for table, name, a, b in spans:
+            if table.images:
+                jobs[name] = (*stage_frames(cache, name, b - a, size), table.images[a:b])
+        digests = _decode_staged(jobs, size, crop, processes)
+        videos = {id(t): decode_video(t.video, t.video_frames, size, crop) for t in tables if t.video}
+        return [_drive(table, name, a, b, jobs[name][0] if name in jobs else None, digests.get(name, []),
+                       videos.get(id(table)), size, crop) for table, name, a, b in spans]
+    except BaseException:
+        for path, _, _ in jobs.values():
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _drive(table: FrameTable, name: str, a: int, b: int, frames_file: Path | None, digests: list[bytes],
+           video: np.ndarray | None, size: tuple[int, int], crop: tuple[float, float]) -> Drive:
+    meta = {"rows": f"{table.rows[a]} to {table.rows[b - 1]}"}
+    if frames_file:
+        frames = np.load(frames_file, mmap_mode="r").transpose(0, 2, 3, 1)
+        # the frames are a function of these files, the size and the crop: hash those instead
+        meta["images_hash"] = hashlib.sha256(f"{size} {crop}".encode() + b"".join(digests)).hexdigest()
     else:
-        frames, digests = _decode_images(table.images, size, crop, processes)
-    drives = []
-    for k, (a, b) in enumerate(zip(cuts, cuts[1:])):
-        name = table.name if len(cuts) == 2 else f"{table.name}-{k:02d}"
-        signals = {key: Signal(s.values[a:b], s.unit) for key, s in table.signals.items()}
-        meta = {"rows": f"{table.rows[a]} to {table.rows[b - 1]}"}
-        if digests:  # the frames are a function of these files, the size and the crop: hash those instead
-            meta["images_hash"] = hashlib.sha256(f"{size} {crop}".encode() + b"".join(digests[a:b])).hexdigest()
-        drives.append(Drive(name, frames[a:b], table.timestamps_s[a:b], signals, meta=meta))
-    return drives
+        frames = video[a:b] if video is not None else np.empty((0, *size, 3), np.uint8)
+    signals = {key: Signal(s.values[a:b], s.unit) for key, s in table.signals.items()}
+    return Drive(name, frames, table.timestamps_s[a:b], signals, meta=meta, frames_file=frames_file)
+
+
+def _decode_staged(jobs: dict[str, tuple[Path, int, list[Path]]], size: tuple[int, int],
+                   crop: tuple[float, float], processes: int | None) -> dict[str, list[bytes]]:
+    """Decode each drive's images into its staged file (from its byte offset on), in chunks spread over
+    `processes` processes; returns each drive's image digests."""
+    total = sum(len(images) for _, _, images in jobs.values())
+    workers = max(1, min(processes or os.cpu_count() or 1, total // MIN_FRAMES_PER_PROCESS))
+    # Two chunks a process balance the load; more cost more in messages than they gain (measured), but
+    # a long import still gets a moving progress bar.
+    step = max(1, min(-(-total // (2 * workers)), 500))
+    frame_bytes = 3 * size[0] * size[1]
+    chunks = [(name, path, offset + i * frame_bytes, [str(p) for p in images[i:i + step]])
+              for name, (path, offset, images) in jobs.items() for i in range(0, len(images), step)]
+    digests: dict[str, list[bytes]] = {name: [] for name in jobs}
+    with _mapper(workers) as mapper, tqdm(total=total, unit="frame", desc="decoding", leave=False,
+                                          disable=total < 1000) as bar:
+        for name, done in mapper(partial(_decode_chunk, size=size, crop=crop), chunks):  # in order
+            digests[name] += done
+            bar.update(len(done))
+    return digests
+
+
+def _decode_chunk(chunk: tuple[str, Path, int, list[str]], size: tuple[int, int],
+                  crop: tuple[float, float]) -> tuple[str, list[bytes]]:
+    name, path, offset, images = chunk
+    return name, decode_into_file(path, offset, images, size, crop)
+
+
+@contextmanager
+def _mapper(workers: int):
+    """`map` over `workers` processes, or in this one. Forked: a fresh interpreter would import numpy
+    and OpenCV again, which takes longer than decoding a small drive."""
+    if workers == 1:
+        yield map
+        return
+    # OpenCV's thread count is left alone: setting it in a forked child waits forever for the parent's
+    # threads, which were not copied (a test starts them first).
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield partial(pool.imap, chunksize=1)
