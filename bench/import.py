@@ -3,7 +3,8 @@
     .venv/bin/python bench/import.py [--data ../shared/data] [--processes 2] [--repeats 5]
 
 The limit is the fastest known way to do the same work on one core: read each JPEG, decode it with
-simplejpeg and resize it to the cache's size with OpenCV into a reused array, in a plain loop. The
+simplejpeg and resize it to the cache's size with OpenCV, into reused arrays (the decoder's kept
+unaligned, as in the importer, see `steer.sources.images.pixel_buffer`), in a plain loop. The
 import does that plus parsing, hashing, checking, splitting, reordering to channels first and writing
 the cache, on `--processes` processes; its ratio is per core. The same plain loop split over the same
 number of forked processes shows how far decoding alone scales on this machine: no importer can pass it.
@@ -22,6 +23,7 @@ import cv2
 import numpy as np
 import simplejpeg
 
+from steer.sources.images import pixel_buffer
 from steer.sources.importer import FORMATS, detect, import_recording
 
 SOURCES = ["udacity-sim/sample-data-header", "donkey/track"]
@@ -29,11 +31,16 @@ SIZE = (66, 200)
 
 
 def decode_loop(images: list[str]) -> int:
-    resized = np.empty((*SIZE, 3), np.uint8)
+    """Into reused arrays (new ones cost page faults), the decoder's output in the importer's
+    `pixel_buffer`, which keeps libjpeg-turbo from writing it past the cache."""
+    resized, pixels = np.empty((*SIZE, 3), np.uint8), np.empty(0, np.uint8)
     for path in images:
         with open(path, "rb") as f:
             data = f.read()
-        cv2.resize(simplejpeg.decode_jpeg(data, colorspace="RGB"), SIZE[::-1], dst=resized,
+        height, width = simplejpeg.decode_jpeg_header(data)[:2]
+        if pixels.size < height * width * 3:
+            pixels = pixel_buffer(height * width * 3)
+        cv2.resize(simplejpeg.decode_jpeg(data, colorspace="RGB", buffer=pixels), SIZE[::-1], dst=resized,
                    interpolation=cv2.INTER_AREA)
     return len(images)
 

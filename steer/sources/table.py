@@ -10,6 +10,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -112,29 +113,38 @@ def _drive(table: FrameTable, name: str, a: int, b: int, frames_file: Path | Non
 
 def _decode_staged(jobs: dict[str, tuple[Path, int, list[Path]]], size: tuple[int, int],
                    crop: tuple[float, float], processes: int | None) -> dict[str, list[bytes]]:
-    """Decode each drive's images into its staged file (from its byte offset on), in chunks spread over
-    `processes` processes; returns each drive's image digests."""
-    total = sum(len(images) for _, _, images in jobs.values())
-    workers = max(1, min(processes or os.cpu_count() or 1, total // MIN_FRAMES_PER_PROCESS))
-    # Two chunks a process balance the load; more cost more in messages than they gain (measured), but
-    # a long import still gets a moving progress bar.
-    step = max(1, min(-(-total // (2 * workers)), 500))
+    """Decode each drive's images into its staged file (from its byte offset on), in equal chunks of
+    frames spread over `processes` processes; returns each drive's image digests."""
     frame_bytes = 3 * size[0] * size[1]
-    chunks = [(name, path, offset + i * frame_bytes, [str(p) for p in images[i:i + step]])
-              for name, (path, offset, images) in jobs.items() for i in range(0, len(images), step)]
+    frames = [(name, path, offset + i * frame_bytes, str(image))
+              for name, (path, offset, images) in jobs.items() for i, image in enumerate(images)]
+    workers = max(1, min(processes or os.cpu_count() or 1, len(frames) // MIN_FRAMES_PER_PROCESS))
+    # Two chunks a process balance the load; more cost more in messages than they gain (measured), but
+    # a long import still gets a moving progress bar. A chunk may span drives.
+    step = max(1, min(-(-len(frames) // (2 * workers)), 500))
+    chunks = [_segments(frames[i:i + step]) for i in range(0, len(frames), step)]
     digests: dict[str, list[bytes]] = {name: [] for name in jobs}
-    with _mapper(workers) as mapper, tqdm(total=total, unit="frame", desc="decoding", leave=False,
-                                          disable=total < 1000) as bar:
-        for name, done in mapper(partial(_decode_chunk, size=size, crop=crop), chunks):  # in order
-            digests[name] += done
-            bar.update(len(done))
+    with _mapper(workers) as mapper, tqdm(total=len(frames), unit="frame", desc="decoding", leave=False,
+                                          disable=len(frames) < 1000) as bar:
+        for done in mapper(partial(_decode_chunk, size=size, crop=crop), chunks):  # in order
+            for name, got in done:
+                digests[name] += got
+                bar.update(len(got))
     return digests
 
 
-def _decode_chunk(chunk: tuple[str, Path, int, list[str]], size: tuple[int, int],
-                  crop: tuple[float, float]) -> tuple[str, list[bytes]]:
-    name, path, offset, images = chunk
-    return name, decode_into_file(path, offset, images, size, crop)
+def _segments(frames: list[tuple[str, Path, int, str]]) -> list[tuple[str, Path, int, list[str]]]:
+    """Consecutive frames of one drive as (drive, file, offset of the first, images)."""
+    segments = []
+    for (name, path), group in groupby(frames, key=lambda frame: frame[:2]):
+        group = list(group)
+        segments.append((name, path, group[0][2], [image for *_, image in group]))
+    return segments
+
+
+def _decode_chunk(segments: list[tuple[str, Path, int, list[str]]], size: tuple[int, int],
+                  crop: tuple[float, float]) -> list[tuple[str, list[bytes]]]:
+    return [(name, decode_into_file(path, offset, images, size, crop)) for name, path, offset, images in segments]
 
 
 @contextmanager
