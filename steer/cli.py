@@ -71,7 +71,8 @@ def _import(args: argparse.Namespace) -> None:
     height, width = (int(v) for v in args.size.split("x"))
     crop = tuple(float(v) for v in args.crop.split(","))
     for source in args.source:
-        report = import_recording(source, args.out, args.format, (height, width), crop, args.max_gap_s, **options)
+        report = import_recording(source, args.out, args.format, (height, width), crop, args.max_gap_s,
+                                  args.processes, **options)
         print(json.dumps(report, indent=1))
 
 
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", default="66x200", help="HEIGHTxWIDTH stored in the cache")
     p.add_argument("--crop", default="0,0", help="fractions of the height cut from the top and bottom")
     p.add_argument("--max-gap-s", type=float, default=1.0, help="a longer time gap starts a new drive")
+    p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="processes that decode images")
     p.add_argument("--steering-rad-per-unit", type=float,
                    help="convert a normalised steering value to radians of steering-wheel angle")
     p.add_argument("--cameras", type=lambda v: v.split(","),
