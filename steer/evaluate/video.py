@@ -65,6 +65,8 @@ def write_overlay(path: str | Path, frames: np.ndarray, times_s: np.ndarray, tru
         if writer is None:
             codec = "VP80" if path.suffix == ".webm" else "mp4v"  # WebM plays in browsers, MP4v in players
             writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, image.shape[1::-1])
+            if not writer.isOpened():
+                raise RuntimeError(f"{path}: OpenCV cannot open a {codec} video writer on {tmp}")
         writer.write(image)
         if still is not None and i == len(frames) // 2:
             cv2.imwrite(str(still), image)
