@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from steer.data.cache import FrameCache, read_manifest
+from steer.data.cache import read_manifest, write_drives
 from steer.sources import FORMAT_OPTIONS, deeptesla, donkey, generic, sullychen, udacity, udacity_sim
 from steer.sources.table import FrameTable, drive_spans, to_drives
 
@@ -87,7 +87,7 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
                                "size": list(size), "crop": list(crop),
                                "fps": float(1 / np.median(steps)) if len(steps) else None,
                                "source_drives": len(drives)})  # an interrupted import left fewer: done again
-        FrameCache.create(out, drives)
+        write_drives(out, drives)
     finally:  # the cache moved in the frames of the drives it took; what is left was never written
         for drive in drives:
             if drive.frames_file:
