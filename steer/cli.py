@@ -98,6 +98,7 @@ def _compare(args: argparse.Namespace) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
+    from steer.data.cache import write_json
     from steer.evaluate.score import score_files
 
     result = score_files(args.predictions, args.truth, args.key, args.tolerance)
@@ -106,7 +107,7 @@ def _score(args: argparse.Namespace) -> None:
             print(f"{group:<8} {target:<16} frames {scores['frames']:>6}  rmse {scores['model'][target]['rmse']:.10f}"
                   f"  mae {scores['model'][target]['mae']:.10f}  (zero: rmse {scores['zero'][target]['rmse']:.10f})")
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
+        write_json(Path(args.out), result)
 
 
 def _evaluate(args: argparse.Namespace) -> None:

@@ -38,16 +38,10 @@ def decode_bytes(data: bytes, path: Path, pixels: np.ndarray | None = None) -> n
         raise BadImage(f"{path}: cannot decode ({e})") from None
 
 
-def decode_image(path: Path, size: tuple[int, int], crop: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """RGB uint8 (H, W, 3) at `size` (height, width); `crop` drops these fractions of the height from the
-    top and the bottom first (sky, bonnet). Raises BadImage naming the file."""
-    return fit(read_image(path), size, crop)
-
-
 def fit(image: np.ndarray, size: tuple[int, int], crop: tuple[float, float],
         out: np.ndarray | None = None) -> np.ndarray:
-    """Crop fractions of the height from the top and bottom, then resize to (height, width), into `out`
-    (uint8 (height, width, 3)) where given."""
+    """Crop fractions of the height from the top and bottom (sky, bonnet), then resize to (height, width),
+    into `out` (uint8 (height, width, 3)) where given."""
     height = image.shape[0]
     image = image[int(round(crop[0] * height)): height - int(round(crop[1] * height))]
     return cv2.resize(image, (size[1], size[0]), dst=out, interpolation=cv2.INTER_AREA)
