@@ -100,3 +100,16 @@ def test_split_by_time_cuts_each_drive_into_contiguous_blocks(tmp_path):
     assert np.allclose(part.signals["steering"], cache.drives[0].signals["steering"][3:6])
     with pytest.raises(ValueError, match="no part 8:12"):
         cache.by_name(["a@8:12"])
+
+
+def test_a_failed_write_leaves_neither_half_a_file_nor_its_temporary(tmp_path):
+    from steer.data.cache import replacing, write_json
+
+    write_json(tmp_path / "a.json", {"ok": 1})
+    with pytest.raises(TypeError):
+        write_json(tmp_path / "a.json", {"bad": object()})  # fails mid-write
+    with pytest.raises(RuntimeError), replacing(tmp_path / "b.csv") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+    assert json.loads((tmp_path / "a.json").read_text()) == {"ok": 1}

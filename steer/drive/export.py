@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from steer.data.cache import replacing
 from steer.models import SteerModel
 
 
@@ -36,13 +37,11 @@ def export_onnx(model: SteerModel, out: str | Path) -> Path:
     state = model.initial_state(1)
     frame = torch.zeros(1, *model.frame_shape, dtype=torch.uint8)
     names = [f"state_{i}" for i in range(len(state))]
-    tmp = out.with_name(out.stem + ".tmp.onnx")
-    with warnings.catch_warnings(), torch.no_grad():
+    with replacing(out) as tmp, warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(StepGraph(model), (frame, *state), str(tmp), input_names=["frame", *names],
                           output_names=["preds", *(f"{n}_out" for n in names)], dynamo=True, verbose=False,
                           external_data=False)  # one self-contained file
-    tmp.replace(out)
     return out
 
 

@@ -4,7 +4,6 @@ counting the frames whose step overran the frame period (deadline misses)."""
 from __future__ import annotations
 
 import csv
-import os
 import time
 import warnings
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from steer.data.cache import FrameCache
+from steer.data.cache import FrameCache, replacing
 from steer.drive.pilot import Pilot
 from steer.sources.images import read_image
 
@@ -76,11 +75,10 @@ def run(pilot: Pilot, frames: Iterator[Frame], out: str | Path, realtime_fps: fl
         max_frames: int | None = None) -> dict:
     """Step `pilot` through `frames`, writing `out` (CSV); returns latency figures and deadline misses."""
     out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
     latencies, misses = [], 0
     period = 1.0 / realtime_fps if realtime_fps else None
     next_deadline = time.perf_counter()
-    with tmp.open("w", newline="") as f:
+    with replacing(out) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["drive", "frame", "time_s", *pilot.targets, "latency_ms"])
         for count, (drive, index, time_s, frame) in enumerate(frames):
@@ -96,7 +94,6 @@ def run(pilot: Pilot, frames: Iterator[Frame], out: str | Path, realtime_fps: fl
                 next_deadline += period
                 misses += latency > period
                 time.sleep(max(next_deadline - time.perf_counter(), 0.0))
-    os.replace(tmp, out)
     ms = np.array(latencies) * 1e3
     return {"frames": len(ms), "latency_ms_median": float(np.median(ms)) if len(ms) else None,
             "latency_ms_p99": float(np.percentile(ms, 99)) if len(ms) else None,

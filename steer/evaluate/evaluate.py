@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from steer.data.cache import FrameCache, write_json
+from steer.data.cache import FrameCache, replacing, write_json
 from steer.evaluate.metrics import scores_with_baselines
 from steer.evaluate.plots import plot_predictions
 from steer.evaluate.report import error_histogram, write_report
@@ -21,15 +20,13 @@ from steer.train.checkpoint import load_model
 
 def _write_predictions(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
                        targets: list[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
+    with replacing(path) as tmp, tmp.open("w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["drive", "frame", "time_s"] + [f"{kind}_{t}" for t in targets for kind in ("true", "pred")])
         for name, time_s, truth, preds in rows:
             for i in range(len(time_s)):
                 pairs = [f"{v:.6g}" for k in range(len(targets)) for v in (truth[i, k], preds[i, k])]
                 out.writerow([name, i, f"{time_s[i]:.6f}"] + pairs)
-    os.replace(tmp, path)
 
 
 def _open_run(run: Path, cache: str | Path | None, checkpoint: str) -> tuple[dict, FrameCache, SteerModel]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from steer.data.cache import replacing  # noqa: E402
 
 
 def error_histogram(path: Path, truth: np.ndarray, preds: np.ndarray, targets: list[str], units: dict) -> None:
@@ -59,7 +60,6 @@ pre{{background:#f4f4f4;padding:1em;overflow:auto}}</style>
 <h2>Config, data and versions</h2><pre>{html.escape(json.dumps(run_info, indent=1))}</pre>
 </body></html>"""
     out = folder / "report.html"
-    tmp = folder / "report.html.tmp"
-    tmp.write_text(page)
-    os.replace(tmp, out)
+    with replacing(out) as tmp:
+        tmp.write_text(page)
     return out

@@ -2,11 +2,12 @@
 steering wheel drawn over it, bars for speed and throttle, and the running RMSE of the steering."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from steer.data.cache import replacing
 
 TRUE, PRED, TEXT = (80, 200, 80), (60, 60, 230), (255, 255, 255)  # BGR
 
@@ -53,24 +54,23 @@ def write_overlay(path: str | Path, frames: np.ndarray, times_s: np.ndarray, tru
     path = Path(path)
     fps = 1.0 / float(np.median(np.diff(times_s))) if len(times_s) > 1 else 20.0
     wheel_scale = 1.0 if steering_unit == "rad" else np.pi / 2  # normalised -1..1 drawn as a quarter turn
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    writer = None
-    squared = 0.0
-    k = targets.index("steering") if "steering" in targets else None
-    for i, frame in enumerate(frames):
-        if k is not None:
-            squared += (preds[i, k] - truth[i, k]) ** 2
-        image = overlay_frame(np.asarray(frame).transpose(1, 2, 0), dict(zip(targets, truth[i])),
-                              dict(zip(targets, preds[i])), float(np.sqrt(squared / (i + 1))), wheel_scale)
+    with replacing(path) as tmp:
+        writer = None
+        squared = 0.0
+        k = targets.index("steering") if "steering" in targets else None
+        for i, frame in enumerate(frames):
+            if k is not None:
+                squared += (preds[i, k] - truth[i, k]) ** 2
+            image = overlay_frame(np.asarray(frame).transpose(1, 2, 0), dict(zip(targets, truth[i])),
+                                  dict(zip(targets, preds[i])), float(np.sqrt(squared / (i + 1))), wheel_scale)
+            if writer is None:
+                codec = "VP80" if path.suffix == ".webm" else "mp4v"  # WebM plays in browsers, MP4v in players
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, image.shape[1::-1])
+                if not writer.isOpened():
+                    raise RuntimeError(f"{path}: OpenCV cannot open a {codec} video writer on {tmp}")
+            writer.write(image)
+            if still is not None and i == len(frames) // 2:
+                cv2.imwrite(str(still), image)
         if writer is None:
-            codec = "VP80" if path.suffix == ".webm" else "mp4v"  # WebM plays in browsers, MP4v in players
-            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, image.shape[1::-1])
-            if not writer.isOpened():
-                raise RuntimeError(f"{path}: OpenCV cannot open a {codec} video writer on {tmp}")
-        writer.write(image)
-        if still is not None and i == len(frames) // 2:
-            cv2.imwrite(str(still), image)
-    if writer is None:
-        raise ValueError(f"{path}: no frames to draw")
-    writer.release()
-    os.replace(tmp, path)
+            raise ValueError(f"{path}: no frames to draw")
+        writer.release()
