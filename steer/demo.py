@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 
 from steer.compare import compare, model_configs, result_table
-from steer.data.cache import write_json
-from steer.data.cache import FrameCache
+from steer.data.cache import FrameCache, write_json
 from steer.world.simulate import WorldConfig, generate_drives
 
 # PilotNet has no memory, so it learns from shuffled single frames. The recurrent model learns with

@@ -185,8 +185,11 @@ class FeaturesLstm(RecurrentModel):
 
     def predict(self, x: torch.Tensor, diffs: torch.Tensor | None, state: State,
                 teacher: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
-        b, t = x.shape[:2]
-        return self.sequence(self.encoder(x.flatten(0, 1)).view(b, t, -1), state)
+        return self.sequence(self._encoded(x), state)
+
+    def _encoded(self, x: torch.Tensor) -> torch.Tensor:
+        """Encoder features (B, T, F) of network inputs x (B, T, input_channels, H, W)."""
+        return self.encoder(x.flatten(0, 1)).view(*x.shape[:2], -1)
 
     def sequence(self, features: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """preds (B, T, K) and the core state from encoder features (B, T, F)."""
@@ -198,7 +201,7 @@ class FeaturesLstm(RecurrentModel):
         """Encoder features (B, T, F) of uint8 frames (B, T, C, H, W), and the previous frame carried on."""
         frames = frames.to(self.target_mean.device)
         x, _, carried = self.prepare(frames, carried)
-        return self.encoder(x.flatten(0, 1)).view(*frames.shape[:2], -1), carried
+        return self._encoded(x), carried
 
     def encoder_key(self) -> str:
         """A digest of the encoder's configuration, the frame shape and the encoder's weights."""
