@@ -37,5 +37,6 @@ def run_demo(out: str | Path, drives: int = 96, frames: int = 200, epochs: int |
     summary = {label: entry["metrics"] for label, entry in result["models"].items()}
     print(f"\nheld-out drives: {', '.join(result['test']['drives'])}\n{result_table(result)}")
     write_json(out / "summary.json", summary)
-    print(f"\nwrote {out / 'summary.json'} and {out / 'compare.json'} in {(time.perf_counter() - started) / 60:.1f} min")
+    minutes = (time.perf_counter() - started) / 60
+    print(f"\nwrote {out / 'summary.json'} and {out / 'compare.json'} in {minutes:.1f} min")
     return summary

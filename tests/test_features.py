@@ -10,9 +10,9 @@ from steer.data.cache import FrameCache
 from steer.data.drive import Drive
 from steer.data.features import features_folder
 from steer.drive.pilot import Pilot
-from steer.models import create_model
+from steer.models import create_model, load_model
 from steer.models.sequence import predict_sequence
-from steer.train.checkpoint import load_model, save_checkpoint
+from steer.train.checkpoint import save_checkpoint
 from steer.train.config import TrainConfig
 from steer.train.loop import train
 from steer.world.simulate import WorldConfig, generate_drives
@@ -46,7 +46,8 @@ def test_features_cache_is_reused_and_invalidated(tmp_path):
     folder = features_folder(cache.root, model)
     assert len(calls) == 2 and first[0].shape == (10, model.feature_width) and first[0].dtype == np.float32
     with torch.no_grad():
-        assert np.allclose(first[0], _model().encode(torch.from_numpy(np.array(cache.drives[0].frames))[None], None)[0][0])
+        frames = torch.from_numpy(np.array(cache.drives[0].frames))[None]
+        assert np.allclose(first[0], _model().encode(frames, None)[0][0])
     stamps = [_stamp(folder / f"{d.name}.npy") for d in drives]
 
     reopened = FrameCache(cache.root)  # nothing changed: read back, not encoded again
@@ -103,7 +104,8 @@ def _tiny_backbone(path, size=(32, 32)):
     weights = numpy_helper.from_array(np.random.default_rng(0).normal(0, 0.3, (4, 3, 3, 3)).astype(np.float32), "w")
     nodes = [helper.make_node("Conv", ["image", "w"], ["c"], strides=[2, 2]), helper.make_node("Relu", ["c"], ["r"]),
              helper.make_node("GlobalAveragePool", ["r"], ["p"]), helper.make_node("Flatten", ["p"], ["features"])]
-    graph = helper.make_graph(nodes, "backbone", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, *size])],
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, *size])
+    graph = helper.make_graph(nodes, "backbone", [image],
                               [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", 4])], [weights])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), path)
     return path

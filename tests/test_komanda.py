@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from steer.models import create_model
-from steer.train.checkpoint import load_model
+from steer.models import create_model, load_model
 from steer.train.config import TrainConfig
 from steer.train.loop import train
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from steer.models import create_model
+from steer.models import create_model, load_model
 from steer.models.sequence import predict_sequence
-from steer.train.checkpoint import load_model, save_checkpoint
+from steer.train.checkpoint import save_checkpoint
 from steer.train.config import TrainConfig
 from steer.train.loop import train
 
@@ -115,7 +115,8 @@ def test_device_loader_gives_the_batches_of_the_memmap_loader(tiny_cache):
     inputs = [d.frames for d in tiny_cache.drives]
     targets = [d.targets(["steering", "speed"]) for d in tiny_cache.drives]
     batch = stateful_batches([len(x) for x in inputs], 6, 3, np.random.default_rng(0))[2]
-    for a, b in zip(BatchLoader(inputs, targets, 6).load(batch), DeviceBatchLoader(inputs, targets, 6, "cpu").load(batch)):
+    on_device = DeviceBatchLoader(inputs, targets, 6, "cpu")
+    for a, b in zip(BatchLoader(inputs, targets, 6).load(batch), on_device.load(batch)):
         assert torch.equal(a, b)
 
 

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from steer.models import SteerModel
+from steer.models import SteerModel, load_model
 from steer.sources.images import fit
-from steer.train.checkpoint import load_model
 
 
 class TorchStep:
@@ -31,6 +30,28 @@ class TorchStep:
         return self.model.to_units(preds[0, 0]).numpy()
 
 
+class OnnxStep:
+    """The ONNX Runtime back end: the same call as `TorchStep`, the state kept as arrays."""
+
+    def __init__(self, path: str | Path, model: SteerModel, threads: int = 0):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.initial = [s.numpy() for s in model.initial_state(1)]
+        self.state = list(self.initial)
+
+    def reset(self) -> None:
+        self.state = list(self.initial)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        feeds = {"frame": frame, **{f"state_{i}": s for i, s in enumerate(self.state)}}
+        preds, *self.state = self.session.run(None, feeds)
+        return preds[0]
+
+
 class Pilot:
     def __init__(self, checkpoint: str | Path, crop: tuple[float, float] = (0.0, 0.0), max_gap_s: float = 1.0,
                  onnx: str | Path | None = None, onnx_threads: int = 0):
@@ -40,12 +61,7 @@ class Pilot:
         self.model.require_streamable(f"streaming {checkpoint}")
         self.size = tuple(self.model.frame_shape[1:])
         self.crop, self.max_gap_s = crop, max_gap_s
-        if onnx:
-            from steer.drive.export import OnnxStep
-
-            self.backend = OnnxStep(onnx, self.model, onnx_threads)
-        else:
-            self.backend = TorchStep(self.model)
+        self.backend = OnnxStep(onnx, self.model, onnx_threads) if onnx else TorchStep(self.model)
         self.last_time_s: float | None = None
 
     @property

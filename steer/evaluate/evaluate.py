@@ -13,9 +13,8 @@ from steer.evaluate.metrics import scores_with_baselines
 from steer.evaluate.plots import plot_predictions
 from steer.evaluate.report import error_histogram, write_report
 from steer.evaluate.video import write_overlay
-from steer.models import SteerModel
+from steer.models import SteerModel, load_model
 from steer.models.sequence import predict_drive
-from steer.train.checkpoint import load_model
 
 
 def _write_predictions(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],

@@ -40,7 +40,7 @@ from steer.data.features import drive_features
 from steer.models.base import State
 from steer.models.pilotnet import pilotnet_trunk, trunk_features
 from steer.models.recurrent import RecurrentCore, RecurrentModel
-from steer.models.registry import register_model
+from steer.models.registry import load_model, register_model
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -118,8 +118,6 @@ def _existing(path: Path, what: str) -> Path:
 
 
 def _pilotnet_trunk(folder: Path, frame_shape: tuple[int, int, int]) -> tuple[dict, dict]:
-    from steer.train.checkpoint import load_model  # it imports the models, this module among them
-
     model = load_model(folder)
     if model.registry_name != "pilotnet":
         raise ValueError(f"the encoder {folder} is a {model.registry_name} checkpoint; features-lstm takes a "
@@ -138,7 +136,8 @@ class FeaturesLstm(RecurrentModel):
         super().__init__(targets, frame_shape, spec.get("inputs", "frames"))
         if spec["kind"] == "onnx" and self.input_channels != 3:
             raise ValueError(f"an ONNX backbone takes RGB frames, these have {frame_shape[0]} channels")
-        self.encoder = pilotnet_trunk(self.input_channels) if spec["kind"] == "pilotnet" else OnnxBackbone(spec["bytes"])
+        self.encoder = (pilotnet_trunk(self.input_channels) if spec["kind"] == "pilotnet"
+                        else OnnxBackbone(spec["bytes"]))
         if weights:
             self.encoder.load_state_dict(weights)
         self.encoder.requires_grad_(False).eval()

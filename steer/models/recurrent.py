@@ -24,7 +24,8 @@ class RecurrentCore(nn.Module):
             raise ValueError(f"unknown cell {cell!r}; choose from {', '.join(CELLS)}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.cell, self.hidden, self.layers, self.bidirectional, self.dropout = cell, hidden, layers, bidirectional, dropout
+        self.cell, self.hidden, self.layers = cell, hidden, layers
+        self.bidirectional, self.dropout = bidirectional, dropout
         # PyTorch applies dropout between layers only: with one layer it would do nothing and warn
         self.rnn = CELLS[cell](inputs, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional,
                                dropout=dropout if layers > 1 else 0.0)
@@ -55,7 +56,8 @@ class RecurrentCore(nn.Module):
     def _step(self, x: torch.Tensor, state: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         step, new = CELL_STEPS[self.cell], []
         for layer in range(self.layers):
-            weights = [getattr(self.rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            weights = [getattr(self.rnn, f"{name}_l{layer}")
+                       for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
             if self.cell == "lstm":
                 x, c = step(x, (state[0][layer], state[1][layer]), *weights)
                 new.append((x, c))

@@ -2,7 +2,11 @@
 branches on the kind of model: a new model is one module here plus one `@register_model`."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Callable
+
+from safetensors.torch import load_file
 
 from steer.models.base import SteerModel
 
@@ -21,3 +25,13 @@ def create_model(name: str, **kwargs) -> SteerModel:
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
     return MODELS[name](**kwargs)
+
+
+def load_model(folder: str | Path, map_location: str = "cpu") -> SteerModel:
+    folder = Path(folder)
+    if not (folder / "model.json").exists():
+        raise FileNotFoundError(f"{folder} is not a checkpoint: model.json is missing")
+    spec = json.loads((folder / "model.json").read_text())
+    model = create_model(spec["name"], **spec["config"])
+    model.load_state_dict(load_file(folder / "model.safetensors", device=map_location))
+    return model

@@ -1,4 +1,5 @@
-"""Checkpoints without pickle: safetensors for tensors, JSON for everything else.
+"""Writing checkpoints without pickle: safetensors for tensors, JSON for everything else (a model is
+loaded beside `create_model`, by `steer.models.load_model`).
 
     <dir>/model.safetensors    weights and buffers (target statistics included)
     <dir>/model.json           registry name and the keyword arguments that rebuild the model
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from steer.models import SteerModel, create_model
+from steer.models import SteerModel
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
@@ -45,16 +46,6 @@ def save_checkpoint(folder: str | Path, model: SteerModel, optimizer: torch.opti
         os.replace(folder, old)
     os.replace(tmp, folder)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def load_model(folder: str | Path, map_location: str = "cpu") -> SteerModel:
-    folder = Path(folder)
-    if not (folder / "model.json").exists():
-        raise FileNotFoundError(f"{folder} is not a checkpoint: model.json is missing")
-    spec = json.loads((folder / "model.json").read_text())
-    model = create_model(spec["name"], **spec["config"])
-    model.load_state_dict(load_file(folder / "model.safetensors", device=map_location))
-    return model
 
 
 def load_optimizer(folder: str | Path, optimizer: torch.optim.Optimizer) -> dict:

@@ -16,11 +16,11 @@ from tqdm import tqdm
 
 from steer.data.cache import CachedDrive, FrameCache, write_json
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
-from steer.models import SteerModel, create_model, detach_state, reset_state
+from steer.models import SteerModel, create_model, detach_state, load_model, reset_state
 from steer.models.sequence import predict_drive
 from steer.provenance import versions
 from steer.train.batches import BatchLoader, DeviceBatchLoader, fits_on_device
-from steer.train.checkpoint import load_model, load_optimizer, save_checkpoint
+from steer.train.checkpoint import load_optimizer, save_checkpoint
 from steer.train.config import TrainConfig
 from steer.train.distributed import World, join, leave
 

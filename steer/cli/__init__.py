@@ -1,0 +1,70 @@
+"""The `steer` command: one verb per step of the user's day, each a module here with its own small
+parser (`add_arguments`) and handler (`run`). A new verb is one module plus its line in `VERBS`.
+
+Every error a user can cause ends the same way: one line on stderr, `steer <verb>: error: ...`, and
+exit status 1; Ctrl-C ends with one line and status 130. `--debug` (or STEER_DEBUG=1) shows the
+traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+
+from steer.errors import SteerError
+
+VERBS = ["world", "import", "train", "compare", "evaluate", "run", "export", "view", "demo"]
+
+# Errors that come from what the user gave (files, values, flags), not from a bug in steer.
+USER_ERRORS = (OSError, ValueError, KeyError, LookupError, FloatingPointError, EOFError)
+
+
+def _module(verb: str):
+    return import_module(f"steer.cli.{verb.replace('import', 'import_')}")
+
+
+def _version() -> str:
+    try:
+        return version("steer")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="steer", description="Learn to steer through time.")
+    parser.add_argument("--version", action="version", version=f"steer {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    for verb in VERBS:
+        module = _module(verb)
+        sub = verbs.add_parser(verb, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
+    return parser
+
+
+def message(error: BaseException) -> str:
+    """One line for the user: the error's own message (a KeyError's without its quotes)."""
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    text = " ".join(text.split()) or type(error).__name__
+    return text if isinstance(error, USER_ERRORS + (SteerError,)) else f"{type(error).__name__}: {text}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("STEER_DEBUG") not in (None, "", "0")
+    try:
+        args.handler(args)
+    except KeyboardInterrupt:
+        print(f"steer {args.verb}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception as error:  # noqa: BLE001 - every error ends as one line unless asked otherwise
+        if debug:
+            raise
+        hint = "" if isinstance(error, USER_ERRORS + (SteerError,)) else \
+            " (this looks like a bug in steer: rerun with --debug and report the traceback)"
+        print(f"steer {args.verb}: error: {message(error)}{hint}", file=sys.stderr)
+        raise SystemExit(1) from None
+

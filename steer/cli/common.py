@@ -1,0 +1,82 @@
+"""What several verbs parse the same way: training options from TrainConfig, sizes, crops, JSON files."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from steer.errors import SteerError
+from steer.train.config import TrainConfig
+
+
+def add_train_options(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One option per TrainConfig field (but `skip`), so the command line and the saved config never disagree."""
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        if f.name in skip:
+            continue
+        default = getattr(defaults, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        elif isinstance(default, dict):
+            parser.add_argument(flag, type=json_object, default=None, help="JSON object, e.g. '{\"cell\": \"gru\"}'")
+        elif isinstance(default, list):
+            kind = type(default[0])
+            parser.add_argument(flag, type=lambda s, k=kind: [k(v) for v in s.split(",")], default=None,
+                                help=f"comma-separated (default {','.join(map(str, default))})")
+        else:
+            parser.add_argument(flag, type=type(default), default=None, help=f"(default {default!r})")
+
+
+def train_flags(args: argparse.Namespace, skip: tuple[str, ...] = ()) -> dict:
+    """The training options given on the command line."""
+    return {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+            if f.name not in skip and getattr(args, f.name) is not None}
+
+
+def json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error.msg} at character {error.pos}): {text}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"not a JSON object: {text}")
+    return value
+
+
+def read_json_file(path: str | Path, flag: str = "--config") -> dict:
+    """A JSON object from a file the user named; a broken one is refused naming the file and line."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise SteerError(f"{flag} {path}: no such file") from None
+    except json.JSONDecodeError as error:
+        raise SteerError(f"{flag} {path} line {error.lineno}: not JSON ({error.msg})") from None
+    if not isinstance(value, dict):
+        raise SteerError(f"{flag} {path}: expected a JSON object, found {type(value).__name__}")
+    return value
+
+
+def size(text: str) -> tuple[int, int]:
+    """HEIGHTxWIDTH in pixels, e.g. 66x200."""
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HEIGHTxWIDTH, e.g. 66x200") from None
+    if height < 8 or width < 8:
+        raise argparse.ArgumentTypeError(f"{text}: an image needs at least 8x8 pixels")
+    return height, width
+
+
+def crop(text: str) -> tuple[float, float]:
+    """TOP,BOTTOM fractions of the height cut away, each in [0, 1), together under 1."""
+    try:
+        top, bottom = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not TOP,BOTTOM fractions, e.g. 0.35,0.1") from None
+    if not (0 <= top < 1 and 0 <= bottom < 1 and top + bottom < 1):
+        raise argparse.ArgumentTypeError(f"{text}: each fraction in [0, 1), together under 1")
+    return top, bottom

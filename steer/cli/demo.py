@@ -1,0 +1,20 @@
+"""`steer demo`: the main job on the synthetic world, no download."""
+from __future__ import annotations
+
+import argparse
+
+HELP = "synthetic world -> pilotnet and cnn-lstm -> comparison"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--drives", type=int, default=96)
+    p.add_argument("--frames", type=int, default=200, help="frames per drive")
+    p.add_argument("--epochs", type=int, help="epochs for every model (default: each model's own)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> None:
+    from steer.demo import run_demo
+
+    run_demo(args.out, drives=args.drives, frames=args.frames, epochs=args.epochs, seed=args.seed)

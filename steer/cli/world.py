@@ -1,0 +1,45 @@
+"""`steer world`: synthetic drives into a frame cache, or logged drives replayed in the world."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from steer.cli.common import size
+
+HELP = "generate synthetic drives into a frame cache"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="frame cache folder")
+    p.add_argument("--drives", type=int, default=20)
+    p.add_argument("--frames", type=int, default=600, help="frames per drive")
+    p.add_argument("--fps", type=float, default=20.0)
+    p.add_argument("--size", type=size, default=(66, 200), help="HEIGHTxWIDTH of the camera image")
+    p.add_argument("--drop-rate", type=float, default=0.02, help="chance of a black frame")
+    p.add_argument("--burst-rate", type=float, default=0.004, help="chance that a noise burst starts")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--replay", metavar="CACHE",
+                   help="instead of generating drivers, replay the logs in this cache (e.g. signal-only imports)")
+    p.add_argument("--speed-mps", type=float, help="--replay: constant speed for logs without one")
+
+
+def run(args: argparse.Namespace) -> None:
+    from steer.data.cache import FrameCache
+    from steer.world.camera import Camera
+    from steer.world.simulate import WorldConfig, generate_drives
+
+    height, width = args.size
+    world = WorldConfig(frames_per_drive=args.frames, fps=args.fps, drop_rate=args.drop_rate,
+                        burst_rate=args.burst_rate, camera=Camera(height_px=height, width_px=width))
+    if args.replay:
+        from steer.data.drive import Signal
+        from steer.world.replay import replay
+
+        logs = FrameCache(args.replay).drives
+        drives = (replay(d.timestamps_s, {k: Signal(v, d.units[k]) for k, v in d.signals.items()}, world,
+                         args.seed + i, d.name, args.speed_mps) for i, d in enumerate(logs))
+    else:
+        drives = generate_drives(world, args.drives, args.seed, args.processes)
+    cache = FrameCache.create(args.out, drives)
+    print(f"{len(cache.drives)} drives in {args.out}")
