@@ -38,3 +38,33 @@ def tiny_cache(tmp_path_factory, tiny_world) -> FrameCache:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under `root` with its size and modification time: what a refused command must not change."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def refuse(capfd):
+    """`refuse(argv, root, *names)`: run `steer argv` and assert a clean refusal: a non-zero exit, one
+    `steer <verb>: error: ...` line on stderr naming each of `names` (a file, line, frame, drive or
+    flag), no traceback, and nothing new or changed under `root`. Returns the error line."""
+    from steer.cli import main
+
+    def check(argv: list[str], root: Path, *names: str) -> str:
+        before = snapshot(root)
+        with pytest.raises(SystemExit) as exit_:
+            main([str(a) for a in argv])
+        err = capfd.readouterr().err
+        assert exit_.value.code not in (0, None), err
+        assert "Traceback" not in err, err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert lines and lines[-1].startswith(f"steer {argv[0]}: error: "), err
+        assert len(lines) <= 2, err
+        for name in names:
+            assert str(name) in lines[-1], f"{name!r} not named in: {lines[-1]}"
+        assert snapshot(root) == before, "a refused command changed files"
+        return lines[-1]
+    return check
