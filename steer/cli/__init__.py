@@ -32,8 +32,15 @@ def _version() -> str:
         return "unknown"
 
 
+class Parser(argparse.ArgumentParser):
+    """Flag errors as one line, like every other error, with where to find the options instead of the usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="steer", description="Learn to steer through time.")
+    parser = Parser(prog="steer", description="Learn to steer through time.")
     parser.add_argument("--version", action="version", version=f"steer {_version()}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     verbs = parser.add_subparsers(dest="verb", required=True)
