@@ -69,8 +69,8 @@ class Drive:
                                  f"{signal.values.shape}, expected ({n},)")
             if not np.isfinite(signal.values).all():
                 row = int(np.argmax(~np.isfinite(signal.values)))
-                raise ValueError(f"drive {self.name!r}: signal {key!r} is {'NaN' if np.isnan(signal.values[row]) else signal.values[row]} "
-                                 f"at frame {row}")
+                value = "NaN" if np.isnan(signal.values[row]) else signal.values[row]
+                raise ValueError(f"drive {self.name!r}: signal {key!r} is {value} at frame {row}")
 
     def __len__(self) -> int:
         return len(self.timestamps_s)

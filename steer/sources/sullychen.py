@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.drive import Signal
-from steer.sources.table import FrameTable
+from steer.sources.table import FrameTable, read_text
 
 LINE = re.compile(r"(?P<image>\S+)\s+(?P<angle>[^,\s]+)(?:,(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d):(?P<ms>\d{1,3}))?")
 
@@ -31,7 +31,7 @@ def read(folder: str | Path, fps: float | None = None, signals_only: bool = Fals
     if not log.exists():
         raise FileNotFoundError(f"{folder}: no data.txt")
     images, angles, times, rows = [], [], [], []
-    for number, line in enumerate(log.read_text().splitlines(), 1):
+    for number, line in enumerate(read_text(log).splitlines(), 1):
         if not line.strip():
             continue
         where = f"{log} line {number}"
