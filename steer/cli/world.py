@@ -41,7 +41,10 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    """Refuse flags no world can be made with, before anything is written."""
+    """Refuse flags no world can be made with, and a cache it cannot write to, before anything is written."""
+    from steer.data.cache import read_manifest
+
+    read_manifest(args.out)
     for flag, value in (("--drives", args.drives), ("--processes", args.processes)):
         if value < 1:
             raise SteerError(f"{flag} {value}: at least 1")

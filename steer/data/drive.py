@@ -89,9 +89,9 @@ def out_of_range(signals: dict[str, Signal], limits: dict[str, float] | None = N
 
 def range_message(key: str, signal: Signal, row: int, limit: float, hint: str | None) -> str:
     """Why a value beyond its range is refused and the two ways on: the unit flag, or a wider range."""
-    value = signal.values[row]
+    value, unit = signal.values[row], "" if signal.unit == "1" else f" {signal.unit}"  # "1": a plain number
     what = (f"a steering wheel's lock (±{limit:.4g} rad, ±{np.degrees(limit):.0f}°)"
-            if (key, signal.unit) == ("steering", "rad") else f"its range (±{limit:g} {signal.unit})")
-    unit = f"say so ({hint})" if hint else "convert it"
-    return (f"{key} is {value:g} {signal.unit}, beyond {what}: if the log is in another unit, {unit}; "
+            if (key, signal.unit) == ("steering", "rad") else f"its range (±{limit:g}{unit})")
+    fix = f"say so ({hint})" if hint else "convert it"
+    return (f"{key} is {value:g}{unit}, beyond {what}: if the log is in another unit, {fix}; "
             f"if the value is real, widen the range with --limits {key}={np.ceil(abs(value)):g}")

@@ -92,8 +92,8 @@ def check_table(table: FrameTable, limits: dict[str, float] | None = None, drop_
     repeats = np.flatnonzero(np.diff(table.timestamps_s) == 0) + 1
     if len(repeats) and not drop_repeats:
         first = repeats[0]
-        raise ValueError(f"{table.rows[first]}: time {table.timestamps_s[first]!r} s repeats the row before's "
-                         f"({len(repeats)} rows do); give --repeated-times drop to keep the first of each")
+        raise ValueError(f"{table.rows[first]}: time {float(table.timestamps_s[first])!r} s repeats the row before's "
+                         f"({len(repeats)} such rows); give --repeated-times drop to keep the first of each")
     return _drop_rows(table, repeats) if len(repeats) else table
 
 
