@@ -210,6 +210,14 @@ def _missing_image_donkey(tmp):
     return ["import", folder], ("catalog_0.catalog line 3", "2_cam_image_array_.jpg")
 
 
+def _impossible_time(tmp):
+    folder = _sim_rows(tmp, _row(0), _row(100))
+    _log(tmp).write_text(_log(tmp).read_text().replace("13_39_56_100", "13_39_76_100"))
+    image = folder / "IMG" / _row(100).split(",")[0]
+    image.rename(image.with_name(image.name.replace("13_39_56_100", "13_39_76_100")))
+    return ["import", folder], ("driving_log.csv line 2", "not a date")
+
+
 def _not_a_number(tmp):
     return ["import", _sim_rows(tmp, _row(0), _row(100, speed="fast"))], ("driving_log.csv line 2",)
 
@@ -394,7 +402,8 @@ CASES = [_nan, _inf, _minus_inf, _degrees_as_units, _degrees_as_rad, _degrees_as
          _deeppicar_degrees, _speed_in_kmh, _throttle_in_percent, _donkey_throttle, _repeated_times,
          _repeated_times_generic, _odd_frame_size, _odd_png_size, _header_only_sim, _header_only_csv, _empty_log,
          _bad_bytes_sim, _bad_bytes_sully, _bad_bytes_catalog, _bad_bytes_generic, _corrupt_jpeg,
-         _corrupt_jpeg_in_a_worker, _empty_image, _missing_image, _missing_image_donkey, _not_a_number, _short_row,
+         _corrupt_jpeg_in_a_worker, _empty_image, _missing_image, _missing_image_donkey, _impossible_time,
+         _not_a_number, _short_row,
          _donkey_field_missing, _donkey_no_time, _donkey_not_json, _donkey_manifest, _sully_line, _sully_nan,
          _generic_missing_column, _generic_time_not_a_number, _generic_time_infinite, _generic_missing_image,
          _truncated_video, _challenge2_time_backwards, _truncated_manifest, _garbled_manifest,

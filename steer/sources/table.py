@@ -7,6 +7,7 @@ import hashlib
 import io
 import multiprocessing
 import os
+import sys
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -180,7 +181,7 @@ def _decode_staged(jobs: dict[str, tuple[Path, int, list[Path]]], size: tuple[in
     chunks = [_segments(frames[i:i + step], first) for i in range(0, len(frames), step)]
     decoded: dict[str, tuple[list[bytes], int]] = {name: ([], 0) for name in jobs}
     with _mapper(workers) as mapper, tqdm(total=len(frames), unit="frame", desc="decoding", leave=False,
-                                          disable=len(frames) < 1000) as bar:
+                                          disable=len(frames) < 1000 or not sys.stderr.isatty()) as bar:
         for done in mapper(partial(_decode_chunk, size=size, crop=crop, resize_odd=resize_odd), chunks):  # in order
             for name, (got, odd) in done:
                 decoded[name] = (decoded[name][0] + got, decoded[name][1] + odd)

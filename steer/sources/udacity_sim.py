@@ -34,7 +34,10 @@ def _time_from_name(name: str, where: str) -> float:
     if not match:
         raise ValueError(f"{where}: no time in the image name {name!r} (expected ..._YYYY_MM_DD_HH_MM_SS_mmm.jpg)")
     y, mo, d, h, mi, s, ms = (int(v) for v in match.groups())
-    return datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=timezone.utc).timestamp()
+    try:
+        return datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=timezone.utc).timestamp()
+    except ValueError as error:
+        raise ValueError(f"{where}: the time in the image name {name!r} is not a date ({error})") from None
 
 
 def _rows(log: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
