@@ -126,16 +126,17 @@ def _staged(cache: Path) -> list[Path]:
 
 
 def _interrupt(big_tub: Path, cache: Path, how: signal.Signals, rng: random.Random) -> subprocess.Popen:
-    """Start an import, wait until its workers decode into staged files, then signal it at a random moment."""
-    proc = steer("import", big_tub, "--out", cache, "--size", "33x100", "--processes", "2")
+    """Start an import, wait until its workers decode into staged files, then signal it at a random moment:
+    Ctrl-C as a terminal sends it, to the whole process group; SIGKILL to the parent alone."""
+    proc = steer("import", big_tub, "--out", cache, "--size", "33x100", "--processes", "2", start_new_session=True)
     while not _staged(cache) and proc.poll() is None:
         time.sleep(0.01)
     time.sleep(rng.uniform(0, 0.8))
     workers = _children(proc.pid)
-    proc.send_signal(how)
+    os.killpg(proc.pid, how) if how == signal.SIGINT else proc.send_signal(how)
     proc.wait(timeout=HANG_S)
-    for pid in workers:  # a worker of a killed parent dies with it, at once or nearly
-        for _ in range(100):
+    for pid in workers:  # a worker dies with its parent (in ms); an orphan would finish its chunk first (~1.5 s)
+        for _ in range(10):
             if not _running(pid):
                 break
             time.sleep(0.05)
