@@ -229,3 +229,15 @@ def test_a_world_written_cache_verifies_and_names_its_repair(tmp_path, refuse):
     assert np.array_equal(FrameCache(tmp_path / "w").drives[0].frames.shape, (4, 3, 16, 24))
     (tmp_path / "w" / "drives" / "world-0-001" / "signals.csv").write_text("time_s\n")
     refuse(["verify", tmp_path / "w"], tmp_path, "world-0-001", "steer world --out")
+
+
+def test_a_cache_written_before_hashes_were_recorded_opens_and_verifies_by_shape(tmp_path, capfd):
+    cache = _cache(tmp_path)
+    manifest = json.loads((cache / "manifest.json").read_text())
+    for entry in manifest["drives"]:
+        del entry["sha256"], entry["folder"]
+    (cache / "manifest.json").write_text(json.dumps(manifest))
+    capfd.readouterr()
+    main(["verify", str(cache)])
+    assert capfd.readouterr().out.splitlines()[-1].endswith("all intact (2 checked by shape only)")
+    assert len(FrameCache(cache).drives) == 2

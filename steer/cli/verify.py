@@ -19,11 +19,16 @@ def run(args: argparse.Namespace) -> None:
     if not (Path(args.cache) / MANIFEST).exists():
         raise SteerError(f"{args.cache} is not a frame cache: {MANIFEST} is missing")
     found = verify(args.cache)
+    unhashed = {e["name"] for e in read_manifest(args.cache)["drives"] if "sha256" not in e}
     for name, problem in found.items():
-        print(f"{'damaged' if problem else 'ok':8} {name}{': ' + problem if problem else ''}")
+        note = f": {problem}" if problem else ""
+        if not problem and name in unhashed:
+            note = " (shapes only: written before steer recorded sha256)"
+        print(f"{'damaged' if problem else 'ok':8} {name}{note}")
     damaged = [name for name, problem in found.items() if problem]
     if damaged:
         entry = next(e for e in read_manifest(args.cache)["drives"] if e["name"] == damaged[0])
         raise SteerError(f"{len(damaged)} of {len(found)} drives in {args.cache} are damaged ({', '.join(damaged)}); "
                          f"{repair_hint(args.cache, entry)} to repair them")
-    print(f"{len(found)} drives in {args.cache}: all match their recorded hashes")
+    print(f"{len(found)} drives in {args.cache}: all intact" +
+          (f" ({len(unhashed)} checked by shape only)" if unhashed else ", every file matching its recorded sha256"))
