@@ -256,6 +256,20 @@ def _sully_line(tmp):
     return ["import", _sully(tmp, ["0.jpg 1.5", "1.jpg"]), "--fps", "30"], ("data.txt line 2", "expected")
 
 
+def _sully_date(tmp):
+    return ["import", _sully(tmp, ["0.jpg 1.5,2018-07-01 17:09:44:912", "1.jpg 1,2018-13-01 17:09:45:11"])], (
+        "data.txt line 2", "not a date")
+
+
+def _donkey_v1_time(tmp):
+    folder = tmp / "tub"
+    _jpeg(folder / "1.jpg", size=(24, 32))
+    (folder / "meta.json").write_text("{}")
+    (folder / "record_1.json").write_text(json.dumps({"cam/image_array": "1.jpg", "user/angle": 0, "user/throttle": 0,
+                                                      "timestamp": "yesterday"}))
+    return ["import", folder], ("record_1.json", "yesterday")
+
+
 def _sully_nan(tmp):
     return ["import", _sully(tmp, ["0.jpg 1.5", "1.jpg nan"]), "--fps", "30"], ("data.txt line 2", "NaN")
 
@@ -404,7 +418,8 @@ CASES = [_nan, _inf, _minus_inf, _degrees_as_units, _degrees_as_rad, _degrees_as
          _bad_bytes_sim, _bad_bytes_sully, _bad_bytes_catalog, _bad_bytes_generic, _corrupt_jpeg,
          _corrupt_jpeg_in_a_worker, _empty_image, _missing_image, _missing_image_donkey, _impossible_time,
          _not_a_number, _short_row,
-         _donkey_field_missing, _donkey_no_time, _donkey_not_json, _donkey_manifest, _sully_line, _sully_nan,
+         _donkey_field_missing, _donkey_no_time, _donkey_not_json, _donkey_manifest,
+         _sully_line, _sully_date, _donkey_v1_time, _sully_nan,
          _generic_missing_column, _generic_time_not_a_number, _generic_time_infinite, _generic_missing_image,
          _truncated_video, _challenge2_time_backwards, _truncated_manifest, _garbled_manifest,
          _manifest_without_drives, _foreign_option, _bad_limits_flag, _same_names_other_source,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from steer.cli.common import add_cache_writer_options, size
 from steer.errors import SteerError
@@ -28,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from steer.data.cache import FrameCache, write_drives
+    from steer.data.drive import SHORT_FRAMES
     from steer.world.camera import Camera
     from steer.world.simulate import WorldConfig, generate_drives
 
@@ -36,6 +38,9 @@ def run(args: argparse.Namespace) -> None:
     world = WorldConfig(frames_per_drive=args.frames, fps=args.fps, drop_rate=args.drop_rate,
                         burst_rate=args.burst_rate, camera=Camera(height_px=height, width_px=width))
     drives = _replayed(args, world) if args.replay else generate_drives(world, args.drives, args.seed, args.processes)
+    if args.frames < SHORT_FRAMES:
+        print(f"steer world: note: drives of {args.frames} frames are shorter than one training window "
+              f"({SHORT_FRAMES})", file=sys.stderr)
     write_drives(args.out, drives, args.lock_timeout)
     print(f"{len(FrameCache(args.out).drives)} drives in {args.out}")
 

@@ -56,7 +56,10 @@ def _v1_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Pa
             record = json.loads(read_text(path))
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not JSON ({e.msg})") from None
-        stamp = datetime.fromisoformat(record["timestamp"]).replace(tzinfo=timezone.utc)  # local time, no zone
+        try:
+            stamp = datetime.fromisoformat(str(record.get("timestamp"))).replace(tzinfo=timezone.utc)  # local, no zone
+        except ValueError:
+            raise ValueError(f"{path}: timestamp {record.get('timestamp')!r} is not a date and time") from None
         record["_time_s"] = stamp.timestamp()
         records.append((int(path.stem.split("_")[1]), record, str(path)))
     return records, set(), folder
