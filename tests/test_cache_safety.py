@@ -250,3 +250,24 @@ def test_a_cache_written_before_hashes_were_recorded_opens_and_verifies_by_shape
     main(["verify", str(cache)])
     assert capfd.readouterr().out.splitlines()[-1].endswith("all intact (2 checked by shape only)")
     assert len(FrameCache(cache).drives) == 2
+
+
+def test_opening_while_a_writer_replaces_a_drive_reads_the_new_manifest(tmp_path, monkeypatch):
+    from steer.data import cache as cache_module
+    from steer.data.drive import Drive, Signal
+
+    cache = _cache(tmp_path)
+    check, replaced = cache_module.problem, []
+
+    def replace_first(root, entry, content=False):  # a writer commits between the reader's manifest and its check
+        if not replaced:
+            replaced.append(entry["name"])
+            frames = np.load(cache / "drives" / entry["folder"] / "frames.npy").transpose(0, 2, 3, 1)
+            times = np.arange(len(frames)) * 0.1
+            drive = Drive(entry["name"], 255 - frames, times, {"speed": Signal(times, "m/s")})
+            cache_module.write_drives(root, [drive])
+        return check(root, entry, content)
+
+    monkeypatch.setattr(cache_module, "problem", replace_first)
+    drives = FrameCache(cache).drives
+    assert replaced == ["sim-a-00"] and drives[0].units == {"speed": "m/s"}  # the replacement, opened

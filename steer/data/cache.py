@@ -264,15 +264,25 @@ class FrameCache:
         self.root = Path(root)
         if not (self.root / MANIFEST).exists():
             raise FileNotFoundError(f"{self.root} is not a frame cache: {MANIFEST} is missing")
-        self.manifest = read_manifest(self.root)
-        damaged = {e["name"]: p for e in self.manifest["drives"] if (p := problem(self.root, e))}
+        for attempt in range(3):  # a writer that commits meanwhile removes the folder of a drive it replaced
+            self.manifest = read_manifest(self.root)
+            try:
+                self._check(self.manifest)
+                self.drives = [self._open(entry) for entry in self.manifest["drives"]]
+                return
+            except (SteerError, OSError, ValueError):
+                if attempt == 2 or read_manifest(self.root) == self.manifest:
+                    raise
+
+    def _check(self, manifest: dict) -> None:
+        """Refuse a manifest entry whose files are missing or of other shapes, naming the drive and the repair."""
+        damaged = {e["name"]: p for e in manifest["drives"] if (p := problem(self.root, e))}
         if damaged:
             name, what = next(iter(damaged.items()))
-            entry = next(e for e in self.manifest["drives"] if e["name"] == name)
+            entry = next(e for e in manifest["drives"] if e["name"] == name)
             others = f" (and {len(damaged) - 1} more: steer verify {self.root} lists them)" if len(damaged) > 1 else ""
             raise SteerError(f"the frame cache {self.root} has damaged drive {name!r}{others}: {what}; "
                              f"{repair_hint(self.root, entry)} to repair it")
-        self.drives = [self._open(entry) for entry in self.manifest["drives"]]
 
     @staticmethod
     def create(root: str | Path, drives: Iterable[Drive]) -> "FrameCache":
