@@ -13,7 +13,8 @@ Safe to share: a writer stages a drive's files unlocked, then, holding the lock,
 folder no manifest entry names and replaces the manifest: the manifest is the commit point, so it never
 names a folder before that folder is complete. What an interrupted writer left (a folder no entry
 names, the staging of a process that is gone) is swept by the next writer. Opening a cache checks
-every entry's files against the shapes it records; `verify` re-hashes them.
+every entry's files against the shapes it records (again if a writer replaced the manifest meanwhile);
+`verify` re-hashes them.
 """
 from __future__ import annotations
 
