@@ -390,6 +390,18 @@ def _world_replay_degrees(tmp):
     return ["world", "--replay", cache], ("drive hmb-center frame 1", "steering wheel's lock", "--limits steering=")
 
 
+def _world_replay_no_speed(tmp):  # DeepPicar logs steering only
+    cache = tmp / "signals"
+    main(["import", str(_video_log(tmp / "picar", frames_in_video=3, rows=3)), "--out", str(cache), "--signals-only"])
+    return ["world", "--replay", cache], ("drive out-key", "--speed-mps")
+
+
+def _world_replay_normalised_steering(tmp):
+    cache = tmp / "signals"
+    main(["import", str(_sim_rows(tmp, _row(0), _row(100))), "--out", str(cache), "--size", "12x16"])
+    return ["world", "--replay", cache], ("drive sim", "--steering-rad-per-unit")
+
+
 def _world_replay_damaged(tmp):
     cache = _signals(tmp)
     (next((cache / "drives").iterdir()) / "frames.npy").unlink()
@@ -424,7 +436,8 @@ CASES = [_nan, _inf, _minus_inf, _degrees_as_units, _degrees_as_rad, _degrees_as
          _truncated_video, _challenge2_time_backwards, _truncated_manifest, _garbled_manifest,
          _manifest_without_drives, _foreign_option, _bad_limits_flag, _same_names_other_source,
          _world_fps, _world_fps_nan, _world_frames, _world_drop_rate, _world_drives, _world_seed, _world_speed,
-         _world_replay_inf, _world_replay_degrees, _world_replay_damaged, _world_replay_truncated_manifest,
+         _world_replay_inf, _world_replay_degrees, _world_replay_no_speed, _world_replay_normalised_steering,
+         _world_replay_damaged, _world_replay_truncated_manifest,
          _world_replay_missing, _world_out_garbled]
 
 

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> None:
 def _check(args: argparse.Namespace) -> None:
     """Refuse flags no world can be made with, and a cache it cannot write to, before anything is written."""
     from steer.data.cache import read_manifest
+    from steer.data.drive import LIMITS
 
     read_manifest(args.out)
     for flag, value in (("--drives", args.drives), ("--processes", args.processes)):
@@ -55,7 +56,7 @@ def _check(args: argparse.Namespace) -> None:
             raise SteerError(f"{flag} {value}: at least 1")
     if args.seed < 0:
         raise SteerError(f"--seed {args.seed}: a seed is 0 or more")
-    limit = (args.limits or {}).get("speed", 100.0)
+    limit = (args.limits or {}).get("speed", LIMITS["speed", "m/s"])
     if args.speed_mps is not None and not 0 < args.speed_mps <= limit:
         raise SteerError(f"--speed-mps {args.speed_mps}: a speed above 0 and at most {limit:g} m/s "
                          f"(widen with --limits speed=...)")
@@ -73,6 +74,6 @@ def _replayed(args: argparse.Namespace, world):
         raise SteerError(f"--replay {args.replay}: the cache holds no drives")
     signals = [{k: Signal(v, d.units[k]) for k, v in d.signals.items()} for d in logs]
     for log, named in zip(logs, signals):
-        check_log(f"--replay {args.replay} drive {log.name}", named, args.limits)
+        check_log(f"--replay {args.replay} drive {log.name}", named, args.limits, args.speed_mps)
     return (replay(d.timestamps_s, named, world, args.seed + i, d.name, args.speed_mps)
             for i, (d, named) in enumerate(zip(logs, signals)))

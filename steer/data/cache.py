@@ -150,7 +150,7 @@ def file_sha256(path: Path) -> str:
 
 def repair_hint(root: str | Path, entry: dict) -> str:
     source = entry["meta"].get("source")
-    if source == "world":
+    if source in ("world", "world-replay"):
         return f"write it again with steer world --out {root}"
     return f"import {source} again with steer import --out {root}" if source else "write it again"
 

@@ -86,9 +86,14 @@ def _simulate_job(job: tuple) -> Drive:
     return simulate_drive(*job)
 
 
-def check_log(where: str, signals: dict[str, Signal], limits: dict[str, float] | None = None) -> None:
-    """Refuse a logged drive to replay whose signals are not finite or beyond their physical range,
-    naming `where` (the cache and drive) and the frame."""
+def check_log(where: str, signals: dict[str, Signal], limits: dict[str, float] | None = None,
+              speed_mps: float | None = None) -> None:
+    """Refuse a logged drive to replay without steering in rad, without a speed (logged or `speed_mps`),
+    or with signals not finite or beyond their physical range, naming `where` (the cache and drive)."""
+    if signals.get("steering", Signal(np.empty(0), "")).unit != "rad":
+        raise ValueError(f"{where}: replay needs the steering in rad; import the log with --steering-rad-per-unit")
+    if "speed" not in signals and speed_mps is None:
+        raise ValueError(f"{where}: the log has no speed; give a constant one with --speed-mps")
     for key, signal in signals.items():
         if not np.isfinite(signal.values).all():
             row = int(np.argmax(~np.isfinite(signal.values)))
