@@ -102,8 +102,9 @@ def train_or_reuse(config: TrainConfig) -> Path:
 def _entry(run: Path, metrics: dict) -> dict:
     info = json.loads((run / "run.json").read_text())
     history = json.loads((run / "history.json").read_text())
+    speeds = [h.get("train_frames_per_s", h.get("frames_per_s")) for h in history]  # named so since 2026-11-27
     return {"run": str(run), "config": info["config"], "split": info["split"], "parameters": info["parameters"],
-            "epochs": len(history), "frames_per_s": float(np.mean([h["frames_per_s"] for h in history])),
+            "epochs": len(history), "frames_per_s": float(np.mean(speeds)),
             "metrics": metrics}
 
 
