@@ -90,13 +90,14 @@ def test_options_that_would_train_the_wrong_thing_are_refused(tiny_cache, tmp_pa
 def test_two_processes_under_torchrun_follow_one_with_the_same_global_batch(tiny_cache, tmp_path):
     """DDP on CPU (gloo): each rank trains on its half of every global batch, and the weights end where
     one process training on the whole batches ends. PilotNet with frame differences, stateful: lanes
-    and the carried state are split between the ranks too."""
+    and the carried state are split between the ranks too. 26 windows in 8 lanes do not fill them
+    evenly: a lane given to no rank would make the two runs part."""
     import subprocess
     import sys
 
     from safetensors.torch import load_file
 
-    options = dict(model="pilotnet", model_args={"inputs": "difference"}, window=3, batch_size=4, epochs=2, threads=1)
+    options = dict(model="pilotnet", model_args={"inputs": "difference"}, window=3, batch_size=8, epochs=2, threads=1)
     train(_config(tiny_cache, tmp_path / "one", **options))
     config = _config(tiny_cache, tmp_path / "two", **options)
     (tmp_path / "two.json").write_text(json.dumps(config.to_dict()))
@@ -137,3 +138,18 @@ def test_a_block_of_a_split_by_time_is_predicted_after_the_frames_before_it(tiny
     assert np.allclose(predict_drive(model, block), whole[25:], atol=1e-5)
     cold = predict_sequence(model, block.frames)
     assert np.abs(cold - whole[25:]).max() > 1e-4  # a cold start differs
+
+
+@pytest.mark.parametrize("windows_,batch_size", [(100, 16), (5, 8), (26, 8)])
+def test_every_stateful_batch_has_batch_size_rows_and_every_window_once(windows_, batch_size):
+    from steer.data.windows import stateful_batches
+
+    lengths = [4 * n for n in (windows_ // 3, windows_ // 3, windows_ - 2 * (windows_ // 3))]  # windows of 4
+    batches = stateful_batches(lengths, 4, batch_size, np.random.default_rng(0))
+    assert all(len(b) == batch_size for b in batches)
+    real = [(w.drive, w.start) for b in batches for w in b if w.weight]
+    assert len(real) == windows_ == len(set(real))
+    for lane in zip(*batches):  # within a lane, a window follows the one before it unless the state resets
+        for before, after in zip(lane, lane[1:]):
+            if after.weight and not after.reset:
+                assert (after.drive, after.start) == (before.drive, before.start + 4)
