@@ -15,7 +15,7 @@ from steer.data.cache import FrameCache, write_json
 from steer.evaluate.evaluate import evaluate_run
 from steer.models import MODELS
 from steer.provenance import versions
-from steer.train.config import TrainConfig
+from steer.train.config import TrainConfig, check_model
 from steer.train.loop import train
 
 # Every model must see the same frames the same way, or the table compares nothing.
@@ -56,6 +56,11 @@ def _config(label: str, common: dict, own: dict, overrides: dict, out: Path) -> 
     config = TrainConfig.from_dict({"model": label, **common, **own, **overrides, "out": str(out / label)})
     if config.model not in MODELS:
         raise ValueError(f"model {label!r}: unknown model {config.model!r}; registered: {', '.join(sorted(MODELS))}")
+    try:  # refused now, not after the models before it have trained
+        config.check()
+        check_model(config)
+    except ValueError as error:
+        raise ValueError(f"model {label!r}: {error}") from None
     if not config.cache:
         raise ValueError("no frame cache to train on: give --cache (or cache in common)")
     return config
