@@ -153,3 +153,69 @@ def test_every_stateful_batch_has_batch_size_rows_and_every_window_once(windows_
         for before, after in zip(lane, lane[1:]):
             if after.weight and not after.reset:
                 assert (after.drive, after.start) == (before.drive, before.start + 4)
+
+
+# Dropout on: the random draws of the epochs after a resume must be those of an uninterrupted run too.
+INTERRUPTED = ["--model", "pilotnet", "--model-args", '{"dropout": 0.3}', "--no-stateful", "--window", "1",
+               "--stride", "1", "--batch-size", "8", "--epochs", "3", "--patience", "9", "--split", "0.5,0.25,0.25",
+               "--seed", "3", "--threads", "1"]
+
+
+def _run_bytes(run) -> dict[str, bytes]:
+    """What an interrupted-then-resumed run must reproduce: the weights and the history without its timings."""
+    history = [{k: v for k, v in h.items() if "per_s" not in k} for h in json.loads((run / "history.json").read_text())]
+    return {"best": (run / "best" / "model.safetensors").read_bytes(),
+            "last": (run / "last" / "model.safetensors").read_bytes(), "history": json.dumps(history).encode()}
+
+
+def _interrupt_and_resume(tiny_cache, tmp_path, signal_, delay_s: float) -> tuple[dict, int | None, str]:
+    """Start `steer train` in a process, send `signal_` `delay_s` after its first checkpoint, then --resume
+    in this process; returns the resumed run's bytes, the interrupted process's exit code (None where it
+    finished first) and its stderr."""
+    import subprocess
+    import sys
+    import time
+
+    from steer.cli import main
+
+    run = tmp_path / f"run-{signal_}-{delay_s:.2f}"
+    argv = ["train", "--cache", str(tiny_cache.root), "--out", str(run), *INTERRUPTED]
+    process = subprocess.Popen([sys.executable, "-m", "steer", *argv], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    while not (run / "last").exists() and process.poll() is None:
+        time.sleep(0.02)
+    time.sleep(delay_s)
+    code = None
+    if process.poll() is None:
+        process.send_signal(signal_)
+        code = process.wait(timeout=30)  # a hang detector, not a speed limit
+    err = process.stderr.read()
+    process.stderr.close()
+    main([*argv, "--resume"])
+    assert not [p for p in run.rglob("*") if p.name.endswith((".tmp", ".old")) or ".tmp." in p.name]
+    return _run_bytes(run), code, err
+
+
+def _interruption_trials(tiny_cache, tmp_path, trials: int) -> None:
+    import signal
+
+    from steer.cli import main
+
+    main(["train", "--cache", str(tiny_cache.root), "--out", str(tmp_path / "straight"), *INTERRUPTED])
+    expected = _run_bytes(tmp_path / "straight")
+    rng = np.random.default_rng(0)
+    for trial in range(trials):
+        for signal_ in (signal.SIGINT, signal.SIGKILL):
+            got, code, err = _interrupt_and_resume(tiny_cache, tmp_path, signal_, float(rng.uniform(0, 1.0)))
+            if code is not None and signal_ == signal.SIGINT:
+                assert code == 130 and err.strip() == "steer train: interrupted", err
+            assert got == expected, f"trial {trial}, {signal_!r}: resumed run differs from the uninterrupted one"
+
+
+def test_ctrl_c_or_kill_during_training_then_resume_gives_the_bytes_of_an_uninterrupted_run(tiny_cache, tmp_path):
+    _interruption_trials(tiny_cache, tmp_path, trials=1)
+
+
+@pytest.mark.slow
+def test_twenty_interruptions_each_then_resume_give_the_bytes_of_an_uninterrupted_run(tiny_cache, tmp_path):
+    _interruption_trials(tiny_cache, tmp_path, trials=20)

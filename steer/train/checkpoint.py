@@ -37,6 +37,19 @@ def save_checkpoint(folder: str | Path, model: SteerModel, optimizer: torch.opti
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        _write(tmp, model, optimizer, progress)
+    except BaseException:  # Ctrl-C or a full disk: no half-written folder left beside the checkpoint
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = folder.with_name(folder.name + ".old")
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write(tmp: Path, model: SteerModel, optimizer: torch.optim.Optimizer | None, progress: dict | None) -> None:
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(weights, tmp / "model.safetensors")
     if optimizer is not None:
@@ -46,11 +59,6 @@ def save_checkpoint(folder: str | Path, model: SteerModel, optimizer: torch.opti
                                                        "sha256": sha256_of(tmp / "optimizer.safetensors")}, indent=1))
     spec = {"name": model.registry_name, "config": model.config(), "sha256": sha256_of(tmp / "model.safetensors")}
     (tmp / "model.json").write_text(json.dumps(spec, indent=1))  # last: its presence marks the folder complete
-    old = folder.with_name(folder.name + ".old")
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def load_optimizer(folder: str | Path, optimizer: torch.optim.Optimizer) -> dict:
