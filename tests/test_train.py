@@ -106,7 +106,7 @@ def test_a_burn_in_warms_the_state_up_without_gradient_and_predicts_only_the_win
 
 @pytest.mark.parametrize("changes,message", [
     ({"model_args": {"bidirectional": True}}, "bidirectional.*--no-stateful"),
-    ({"burn_in": 2}, "burn_in is for stateless"),
+    ({"burn_in": 2}, "--burn-in is for stateless"),
     ({"model": "pilotnet", "model_args": {"inputs": "difference"}, "stateful": False, "window": 1},
      "frame differences"),
 ])

@@ -3,7 +3,6 @@ overlay video and an HTML report of it all."""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from steer.evaluate.report import error_histogram, write_report
 from steer.evaluate.video import write_overlay
 from steer.models import SteerModel, load_model
 from steer.models.sequence import predict_drive
+from steer.train.checkpoint import read_run
 
 
 def _write_predictions(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
@@ -30,7 +30,7 @@ def _write_predictions(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray,
 
 def _open_run(run: Path, cache: str | Path | None, checkpoint: str) -> tuple[dict, FrameCache, SteerModel]:
     """The run's record, its cache (or another) and the model of one of its checkpoints."""
-    info = json.loads((run / "run.json").read_text())
+    info = read_run(run)
     return info, FrameCache(cache or info["config"]["cache"]), load_model(run / checkpoint)
 
 

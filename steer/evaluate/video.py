@@ -86,7 +86,8 @@ def write_overlay(path: str | Path, frames: np.ndarray, times_s: np.ndarray, tru
                 with _muted_stderr():
                     writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, image.shape[1::-1])
                 if not writer.isOpened():
-                    raise RuntimeError(f"{path}: OpenCV cannot open a {codec} video writer on {tmp}")
+                    raise OSError(f"{path}: OpenCV cannot open a {codec} video writer on {tmp} (is there such a "
+                                  "folder?)")
             writer.write(image)
             if still is not None and i == len(frames) // 2:
                 cv2.imwrite(str(still), image)

@@ -24,6 +24,17 @@ from steer.models import SteerModel
 from steer.models.registry import recover_checkpoint, sha256_of
 
 
+def read_run(run: str | Path) -> dict:
+    """A run folder's run.json (config, split, data hashes, versions); refused, naming it, where absent or damaged."""
+    path = Path(run) / "run.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{run} is not a run folder: run.json is missing (steer train writes it)")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is damaged ({error}): train the run again") from None
+
+
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
     sd = optimizer.state_dict()
     tensors = {f"{pid}.{key}": value.detach().cpu().contiguous() if torch.is_tensor(value) else torch.tensor(value)

@@ -22,7 +22,7 @@ from steer.models.registry import recover_checkpoint
 from steer.models.sequence import predict_drive
 from steer.provenance import versions
 from steer.train.batches import BatchLoader, DeviceBatchLoader, fits_on_device
-from steer.train.checkpoint import load_optimizer, save_checkpoint
+from steer.train.checkpoint import load_optimizer, read_run, save_checkpoint
 from steer.train.config import TrainConfig, check_model, flag
 from steer.train.distributed import World, join, leave
 
@@ -52,7 +52,8 @@ def check_config(config: TrainConfig, model: SteerModel) -> None:
         raise ValueError("a bidirectional model sees the future of its window, so its state cannot be carried "
                          "from window to window: train it stateless (--no-stateful)")
     if config.stateful and config.burn_in:
-        raise ValueError("burn_in is for stateless windows: stateful training carries the real state instead")
+        raise ValueError("--burn-in is for stateless windows (--no-stateful): stateful training carries the real "
+                         "state instead")
     if config.precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16, not {config.precision!r}")
     if model.carries_frame and not config.stateful and config.window + config.burn_in < 2:
@@ -247,7 +248,7 @@ def check_resumable(config: TrainConfig, out: Path, split: dict, cache: FrameCac
     """--resume continues the same training: the same model, targets, inputs and data, or it is refused."""
     if not recover_checkpoint(out / "last").exists():
         return  # nothing saved yet: a fresh start
-    info = json.loads((out / "run.json").read_text())
+    info = read_run(out)
     recorded = info["config"]
     changed = [f"{flag(k)} {json.dumps(getattr(config, k))} (the run has {json.dumps(recorded.get(k))})"
                for k in ("model", "targets", "model_args") if recorded.get(k) != getattr(config, k)]
