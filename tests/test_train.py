@@ -264,3 +264,36 @@ def test_ctrl_c_or_kill_during_training_then_resume_gives_the_bytes_of_an_uninte
 @pytest.mark.slow
 def test_twenty_interruptions_each_then_resume_give_the_bytes_of_an_uninterrupted_run(tiny_cache, tmp_path):
     _interruption_trials(tiny_cache, tmp_path, trials=20)
+
+
+@pytest.mark.parametrize("new_complete", [True, False])
+def test_an_interruption_between_a_checkpoints_renames_is_recovered_never_deleted(tmp_path, new_complete):
+    """save_checkpoint moves the folder to .old, then .tmp into place: stopped between the two, the next load
+    finishes the swap where the new checkpoint was complete (model.json, written last, is there) and puts
+    the old one back where it was not."""
+    import shutil
+
+    torch.manual_seed(0)
+    old, new = (create_model("pilotnet", targets=["steering"]) for _ in range(2))
+    save_checkpoint(tmp_path / "ckpt", old)
+    save_checkpoint(tmp_path / "new", new)
+    (tmp_path / "ckpt").rename(tmp_path / "ckpt.old")
+    shutil.copytree(tmp_path / "new", tmp_path / "ckpt.tmp")
+    if not new_complete:
+        (tmp_path / "ckpt.tmp" / "model.json").unlink()
+    loaded = load_model(tmp_path / "ckpt")
+    expected = new if new_complete else old
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), expected.state_dict().values()))
+    left = {"ckpt", "new"} | (set() if new_complete else {"ckpt.tmp"})  # a half-written .tmp: the next save's
+    assert {p.name for p in tmp_path.iterdir()} == left
+
+
+def test_a_batch_size_that_does_not_divide_among_processes_is_refused_before_writing(tiny_cache, tmp_path,
+                                                                                      monkeypatch):
+    import steer.train.loop as loop
+    from steer.train.distributed import World
+
+    monkeypatch.setattr(loop, "join", lambda device: (World(0, 2), device))
+    with pytest.raises(ValueError, match="--batch-size 3 does not divide among 2 processes"):
+        train(_config(tiny_cache, tmp_path / "run", batch_size=3))
+    assert not (tmp_path / "run").exists()
