@@ -24,7 +24,8 @@ import numpy as np
 import simplejpeg
 
 from steer.sources.images import pixel_buffer
-from steer.sources.importer import FORMATS, detect, import_recording
+from steer.sources.importer import import_recording
+from steer.sources.registry import detect, reader
 
 SOURCES = ["udacity-sim/sample-data-header", "donkey/track"]
 SIZE = (66, 200)
@@ -73,7 +74,7 @@ def main() -> None:
           f"{'decode ratio':>14}{'import ratio':>14}")
     for name in SOURCES:
         source = Path(args.data) / name
-        images = [str(p) for t in FORMATS[detect(source)](source) for p in t.images]
+        images = [str(p) for t in reader(detect(source)).tables(source) for p in t.images]
         decode_loop(images)  # every run reads the files from the page cache, not the disk
         runs: dict[str, list[float]] = {"one": [], "many": [], "import": []}
         for _ in range(args.repeats):  # interleaved, so a slow spell on the machine hits all three

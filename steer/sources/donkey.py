@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.drive import Signal
+from steer.sources.registry import Option, Reader, Where
 from steer.sources.table import FrameTable
 
 
-def _v2_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Path]:
+def _v2_records(folder: Path) -> tuple[list[tuple[int, dict, Where]], set[int], Path]:
     lines = (folder / "manifest.json").read_text().splitlines()
     try:
         meta = json.loads(lines[-1])
@@ -37,7 +38,7 @@ def _v2_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Pa
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if not line.strip():
                 continue
-            where = f"{path} line {number}"
+            where = Where(path, number)
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
@@ -47,7 +48,7 @@ def _v2_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Pa
     return records, set(meta.get("deleted_indexes", [])), folder / "images"
 
 
-def _v1_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Path]:
+def _v1_records(folder: Path) -> tuple[list[tuple[int, dict, Where]], set[int], Path]:
     records = []
     for path in folder.glob("record_*.json"):
         try:
@@ -56,11 +57,11 @@ def _v1_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Pa
             raise ValueError(f"{path}: not JSON ({e.msg})") from None
         stamp = datetime.fromisoformat(record["timestamp"]).replace(tzinfo=timezone.utc)  # local time, no zone
         record["_time_s"] = stamp.timestamp()
-        records.append((int(path.stem.split("_")[1]), record, str(path)))
+        records.append((int(path.stem.split("_")[1]), record, Where(path)))
     return records, set(), folder
 
 
-def _file_size(image: Path, where: str) -> int:
+def _file_size(image: Path, where: Where) -> int:
     try:
         return os.stat(image).st_size  # one system call, where exists() and stat() make two
     except FileNotFoundError:
@@ -95,3 +96,11 @@ def read(folder: str | Path, keep_deleted: bool = False, steering_rad_per_unit: 
                                   "rad" if steering_rad_per_unit else "1"),
                "throttle": Signal(np.array(throttle) * throttle_scale, "1")}
     return FrameTable(folder.name, images, np.array(times), signals, rows, dropped)
+
+
+READER = Reader(
+    "donkey", "donkeycar tubs: v2 (manifest.json + catalogs) or v1 (meta.json + record_N.json)",
+    lambda path: (path / "manifest.json").exists() or (path / "meta.json").exists(), read,
+    (Option("keep_deleted", bool, "import records the tub marks deleted"),
+     Option("steering_rad_per_unit", float, "convert the normalised steering value to radians of steering-wheel angle"),
+     Option("throttle_scale", float, "e.g. -1 where forward is negative")))
