@@ -78,5 +78,5 @@ def read(folder: str | Path, camera: str = "center", signals_only: bool = False)
 READER = Reader(
     "udacity", "Udacity Challenge 2 exports: interpolated.csv, or camera.csv beside steering.csv",
     lambda path: (path / "interpolated.csv").exists() or (path / "steering.csv").exists(), read,
-    (Option("camera", str, "which camera's rows to read (default center)"),
+    (Option("camera", str, "which camera's rows to read (default center)", ("center", "left", "right")),
      Option("signals_only", bool, "the logs without images or video, as drives without frames")))
