@@ -37,7 +37,7 @@ def _expected(frame_ns, stamps, values):
 
 
 def test_two_bags_of_one_drive_read_as_one_with_every_report_interpolated(tmp_path, rng):
-    frame_ns, (steer_ns, steering), (pedal_ns, pedals), images, reports = _recording(rng)
+    frame_ns, (steer_ns, steering), (pedal_ns, pedals), images, reports = _recording(rng, frames=140)
     half = len(images) // 2
     for part, keep in (("a", lambda t: t < frame_ns[half]), ("b", lambda t: t >= frame_ns[half])):
         write_bag(tmp_path / "drive" / f"2016-11-18-part-{part}.bag", {CAMERA: [m for m in images if keep(m[0])]},
@@ -55,8 +55,9 @@ def test_two_bags_of_one_drive_read_as_one_with_every_report_interpolated(tmp_pa
     assert {table.signals[k].unit for k in ("steering", "speed", "torque", "throttle")} == {"rad", "m/s", "N*m", "1"}
     assert [(w.file.name, w.number) for w in table.rows[half - 2:half]] == [("2016-11-18-part-a.bag", half - 1),
                                                                             ("2016-11-18-part-b.bag", 0)]
-    main(["import", str(tmp_path / "drive"), "--out", str(tmp_path / "cache"), "--size", "12x16"])
+    main(["import", str(tmp_path / "drive"), "--out", str(tmp_path / "cache"), "--size", "12x16", "--processes", "2"])
     drive, = FrameCache(tmp_path / "cache").drives
+    assert np.array_equal(drive.frames, table.decode((12, 16), (0, 0), 1).transpose(0, 3, 1, 2))  # 2 processes = 1
     assert drive.name == "drive-center"
     grey = drive.frames.astype(float).mean(axis=(1, 2, 3))
     assert np.abs(grey - 5 * np.flatnonzero(inside) % 250).max() <= 2  # every kept frame, in time order
@@ -71,7 +72,7 @@ def test_ros2_bags(tmp_path, rng, storage):
     inside = frame_ns >= steer_ns[0]
     assert np.abs(table.signals["steering"].values - _expected(frame_ns[inside], steer_ns, steering)).max() < 1e-9
     assert "throttle" not in table.signals  # the bag has no throttle report
-    assert np.abs(table.decode((12, 16), (0, 0)).mean(axis=(1, 2, 3)) - 5 * np.flatnonzero(inside) % 250).max() <= 2
+    assert np.abs(table.decode((12, 16), (0, 0), 1).mean(axis=(1, 2, 3)) - 5 * np.flatnonzero(inside) % 250).max() <= 2
 
 
 def test_raw_images_and_the_left_center_swap(tmp_path, rng):
@@ -83,9 +84,9 @@ def test_raw_images_and_the_left_center_swap(tmp_path, rng):
               {"/vehicle/steering_report": reports["/vehicle/steering_report"]})
     center = rosbag.read(tmp_path / "2016-10-25.bag", swap_left_center=True)  # reads the left topic
     assert center.name == "2016-10-25-center" and center.rows[0].unit == "/left_camera/image_color message"
-    assert np.array_equal(center.decode((6, 8), (0, 0))[0, 0, 0], [200, 100, 0])  # RGB kept as RGB
+    assert np.array_equal(center.decode((6, 8), (0, 0), 1)[0, 0, 0], [200, 100, 0])  # RGB kept as RGB
     left = rosbag.read(tmp_path / "2016-10-25.bag", camera="left", swap_left_center=True)
-    assert abs(left.decode((6, 8), (0, 0)).mean() - 30) < 2
+    assert abs(left.decode((6, 8), (0, 0), 1).mean() - 30) < 2
 
 
 def test_bad_bags_are_refused_naming_the_bag_and_nothing_is_written(tmp_path, rng, refuse):

@@ -63,7 +63,7 @@ def read(source: str | Path) -> FrameTable:
                "command": Signal(t[:, COMMAND], "code")}
     name = Path(source).stem if Path(source).is_file() else Path(source).name
     return FrameTable(name, [], t[:, GAME_TIME_MS] / 1000, signals, rows,
-                      decode=lambda size, crop: decode(paths, names, size, crop))
+                      decode=lambda size, crop, _: decode(paths, names, size, crop))  # resizing only: one process
 
 
 def decode(paths: list[Path], names: list[str], size: tuple[int, int], crop: tuple[float, float]) -> np.ndarray:

@@ -83,7 +83,8 @@ def read_route(route: Path, signals_only: bool = False) -> FrameTable:
         if absent:
             raise FileNotFoundError(f"{absent}: no video; import the logs alone with --signals-only")
     counts = [len(t) for t in frame_times]
-    decode = None if signals_only else (lambda size, crop: decode_videos(videos, counts, keep, size, crop))
+    decode = None if signals_only else (lambda size, crop, threads: decode_videos(videos, counts, keep, size, crop,
+                                                                                  threads))
     t = times[keep]
     signals = {"steering": Signal(np.radians(np.interp(t, steering_t, steering)), "rad"),
                "speed": Signal(np.interp(t, speed_t, speed), "m/s")}
@@ -93,8 +94,9 @@ def read_route(route: Path, signals_only: bool = False) -> FrameTable:
 
 
 def decode_videos(videos: list[Path], counts: list[int], keep: np.ndarray, size: tuple[int, int],
-                  crop: tuple[float, float]) -> np.ndarray:
-    """The kept frames of the segments' videos, `counts[k]` frames wanted from video k, cropped and resized."""
+                  crop: tuple[float, float], threads: int | None = None) -> np.ndarray:
+    """The kept frames of the segments' videos, `counts[k]` frames wanted from video k, cropped and resized,
+    on `threads` of FFmpeg's decoding threads (default: its own choice)."""
     import av
 
     out = np.empty((int(keep.sum()), *size, 3), np.uint8)
@@ -105,6 +107,7 @@ def decode_videos(videos: list[Path], counts: list[int], keep: np.ndarray, size:
             with av.open(str(video)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"  # FFmpeg's frame threads: HEVC at 1164x874 is slow on one
+                stream.thread_count = threads or 0
                 for frame in container.decode(stream):
                     if got == count:
                         break

@@ -12,6 +12,9 @@ and centre camera topics hold each other's images: `swap_left_center` reads them
 """
 from __future__ import annotations
 
+import mmap
+import multiprocessing
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -19,9 +22,9 @@ import cv2
 import numpy as np
 
 from steer.data.drive import Signal
-from steer.sources.images import decode_bytes, fit
+from steer.sources.images import decode_bytes, fit, pixel_buffer
 from steer.sources.registry import Option, Reader, Where
-from steer.sources.table import FrameTable
+from steer.sources.table import MIN_FRAMES_PER_PROCESS, FrameTable
 
 SUFFIXES = (".bag", ".db3", ".mcap")
 # topic: {steer's name: (field, unit)}
@@ -100,15 +103,23 @@ def _bag_file(connection) -> Path:
     return path / "metadata.yaml" if path.is_dir() else path
 
 
-def _messages(reader, topic: str):
-    """(where, message) of every message on `topic`, in time order, numbered from 0 within its bag."""
+def _messages(reader, topic: str, numbers: np.ndarray | None = None):
+    """(where, message) of the messages on `topic` (those numbered `numbers`, increasing, of all the
+    bags' messages on it), in time order; `where` numbers them from 0 within their bag. Messages
+    passed over are not deserialized."""
     connections = [c for c in reader.connections if c.topic == topic]
     counts: Counter = Counter()
-    bag = _bag_file(connections[0])
+    bag, k, j = _bag_file(connections[0]), 0, 0
     try:
-        for connection, _, raw in reader.messages(connections=connections):
+        for k, (connection, _, raw) in enumerate(reader.messages(connections=connections)):
             bag = _bag_file(connection)
             counts[bag] += 1
+            if numbers is not None:
+                if j == len(numbers):
+                    return
+                if numbers[j] != k:
+                    continue
+                j += 1
             yield Where(bag, counts[bag] - 1, f"{topic} message"), reader.deserialize(raw, connection.msgtype)
     except _errors() as error:  # the message after the last one read
         raise _refuse(Where(bag, counts[bag], f"{topic} message"), error) from None
@@ -161,29 +172,54 @@ def read(source: str | Path, camera: str = "center", camera_topic: str | None = 
                                    if len(times) else np.empty(0), unit)
     rows = [w for w, keep in zip(where, inside) if keep]
     return FrameTable(f"{source.stem}-{camera}", [], times / 1e9, signals, rows, dropped,
-                      decode=lambda size, crop: decode_frames(paths, topic, inside, size, crop))
+                      decode=lambda size, crop, processes: decode_frames(paths, topic, inside, size, crop,
+                                                                         processes))
 
 
 def decode_frames(paths: list[Path], topic: str, keep: np.ndarray, size: tuple[int, int],
-                  crop: tuple[float, float]) -> np.ndarray:
-    """The camera messages whose `keep` is set, cropped and resized, (frames, H, W, 3) uint8."""
-    out = np.empty((int(keep.sum()), *size, 3), np.uint8)
-    reader = _open(paths)
+                  crop: tuple[float, float], processes: int | None = None) -> np.ndarray:
+    """The camera messages whose `keep` is set, cropped and resized, (frames, H, W, 3) uint8: in equal
+    runs of messages on `processes` forked processes, each reading the bags itself and decoding its run
+    straight into memory the processes share (the frames are not sent back)."""
+    global _out
+    wanted = np.flatnonzero(keep)
+    nbytes = len(wanted) * 3 * size[0] * size[1]
+    _out = np.frombuffer(mmap.mmap(-1, max(nbytes, 1)), np.uint8)[:nbytes].reshape(len(wanted), *size, 3)
+    workers = max(1, min(processes or os.cpu_count() or 1, len(wanted) // MIN_FRAMES_PER_PROCESS))
+    parts = np.array_split(wanted, workers)
+    runs = [(paths, topic, part, sum(map(len, parts[:i])), size, crop) for i, part in enumerate(parts)]
     try:
-        row = 0
-        for k, (where, message) in enumerate(_messages(reader, topic)):
-            if keep[k]:
-                fit(_pixels(message, where), size, crop, out[row])
-                row += 1
+        if workers == 1:
+            _decode_run(*runs[0])
+        else:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                pool.starmap(_decode_run, runs, chunksize=1)
+        return _out
+    finally:
+        _out = None
+
+
+_out: np.ndarray | None = None  # decode_frames' output: forked processes inherit it, and write into it
+
+
+def _decode_run(paths: list[Path], topic: str, numbers: np.ndarray, first_row: int, size: tuple[int, int],
+                crop: tuple[float, float]) -> None:
+    """Decode the camera messages numbered `numbers` into `_out` from row `first_row` on."""
+    reader, pixels = _open(paths), np.empty(0, np.uint8)  # reused: a new one per frame costs page faults
+    try:
+        for row, (where, message) in enumerate(_messages(reader, topic, numbers), first_row):
+            image = _pixels(message, where, pixels)
+            if image.size > pixels.size:  # the first frame: the next ones decode into this
+                pixels = pixel_buffer(image.size)
+            fit(image, size, crop, _out[row])
     finally:
         reader.close()
-    return out
 
 
-def _pixels(message, where: Where) -> np.ndarray:
-    """RGB uint8 of a CompressedImage (JPEG or PNG) or a raw Image message."""
+def _pixels(message, where: Where, pixels: np.ndarray) -> np.ndarray:
+    """RGB uint8 of a CompressedImage (JPEG into `pixels` where large enough, or PNG) or a raw Image message."""
     if hasattr(message, "format"):  # CompressedImage
-        return decode_bytes(message.data.tobytes(), where)
+        return decode_bytes(message.data.tobytes(), where, pixels)
     if message.encoding not in RAW:
         raise ValueError(f"{where}: image encoding {message.encoding!r} is not one of {sorted(RAW)}")
     channels = 1 if message.encoding.startswith(("mono", "bayer")) else 3

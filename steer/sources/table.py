@@ -38,7 +38,8 @@ class FrameTable:
     dropped: Counter = field(default_factory=Counter)  # what the reader left out on purpose, by reason
     video: Path | None = None
     video_frames: np.ndarray | None = None  # 0-based frame number in the video, per row
-    decode: Callable[[tuple[int, int], tuple[float, float]], np.ndarray] | None = None  # (rows, H, W, 3) uint8
+    # (size, crop, processes) -> (rows, H, W, 3) uint8
+    decode: Callable[[tuple[int, int], tuple[float, float], int | None], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.timestamps_s)
@@ -93,8 +94,8 @@ def to_drives(tables: list[FrameTable], size: tuple[int, int], crop: tuple[float
             if table.images:
                 jobs[name] = (*stage_frames(cache, name, b - a, size), table.images[a:b])
         digests = _decode_staged(jobs, size, crop, processes)
-        videos = {id(t): t.decode(size, crop) if t.decode else decode_video(t.video, t.video_frames, size, crop)
-                  for t in tables if t.video or t.decode}
+        videos = {id(t): t.decode(size, crop, processes) if t.decode else
+                  decode_video(t.video, t.video_frames, size, crop) for t in tables if t.video or t.decode}
         return [_drive(table, name, a, b, jobs[name][0] if name in jobs else None, digests.get(name, []),
                        videos.get(id(table)), size, crop) for table, name, a, b in spans]
     except BaseException:
