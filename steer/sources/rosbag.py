@@ -59,7 +59,7 @@ def _errors() -> tuple[type[Exception], ...]:
 
 
 def _refuse(where: Path | Where, error: Exception) -> ValueError:
-    hint = " (reindex it: `rosbags-convert` cannot, `rosbag reindex` can)" if "not indexed" in str(error) else ""
+    hint = " (reindex it with ROS's `rosbag reindex`)" if "not indexed" in str(error) else ""
     return ValueError(f"{where}: cannot read the bag: {error}{hint}")
 
 
@@ -108,8 +108,11 @@ def _messages(reader, topic: str, numbers: np.ndarray | None = None):
     bags' messages on it), in time order; `where` numbers them from 0 within their bag. Messages
     passed over are not deserialized."""
     connections = [c for c in reader.connections if c.topic == topic]
+    unknown = next((c for c in connections if c.msgtype not in reader.typestore.fielddefs), None)
+    if unknown:  # a ROS 2 bag older than Iron carries no definitions, and rosbags knows no dbw_mkz_msgs
+        raise ValueError(f"{_bag_file(unknown)}: {topic} holds {unknown.msgtype}, which the bag does not define")
     counts: Counter = Counter()
-    bag, k, j = _bag_file(connections[0]), 0, 0
+    bag, j = _bag_file(connections[0]), 0
     try:
         for k, (connection, _, raw) in enumerate(reader.messages(connections=connections)):
             bag = _bag_file(connection)
@@ -132,14 +135,15 @@ def _report(reader, paths: list[Path], topic: str, fields: dict[str, tuple[str, 
             raise ValueError(f"{', '.join(map(str, paths))}: no topic {topic}; give a bag with Dataspeed's "
                              f"drive-by-wire reports (Udacity's), or use --format generic on an export")
         return None
-    stamps, values = [], []
-    for _, message in _messages(reader, topic):
+    where, stamps, values = [], [], []
+    for w, message in _messages(reader, topic):
+        where.append(w)
         stamps.append(_stamp(message))
         values.append([float(getattr(message, name)) for name, _ in fields.values()])
     stamps = np.array(stamps, dtype=np.int64)
     back = np.flatnonzero(np.diff(stamps) <= 0)
     if len(back):
-        raise ValueError(f"{paths[0]}: {topic} message {back[0] + 1}: time does not increase")
+        raise ValueError(f"{where[back[0] + 1]}: its header stamp does not come after the message before's")
     return stamps, np.array(values, dtype=np.float64).reshape(len(stamps), -1)
 
 
