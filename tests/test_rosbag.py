@@ -73,6 +73,9 @@ def test_ros2_bags(tmp_path, rng, storage):
     assert np.abs(table.signals["steering"].values - _expected(frame_ns[inside], steer_ns, steering)).max() < 1e-9
     assert "throttle" not in table.signals  # the bag has no throttle report
     assert np.abs(table.decode((12, 16), (0, 0), 1).mean(axis=(1, 2, 3)) - 5 * np.flatnonzero(inside) % 250).max() <= 2
+    if storage == "mcap":  # a bare MCAP file, without its metadata.yaml, reads the same
+        bare = rosbag.read(tmp_path / "ros2" / "ros2.mcap")
+        assert np.array_equal(bare.signals["steering"].values, table.signals["steering"].values)
 
 
 def test_raw_images_and_the_left_center_swap(tmp_path, rng):
@@ -96,6 +99,11 @@ def test_bad_bags_are_refused_naming_the_bag_and_nothing_is_written(tmp_path, rn
     refuse(["import", bag, "--out", tmp_path / "cache"], tmp_path, "drive.bag", "no topic /vehicle/steering_report")
     refuse(["import", bag, "--out", tmp_path / "cache", "--camera", "right"], tmp_path, "drive.bag",
            "no camera topic /right_camera/image_color/compressed")
+    steering = reports["/vehicle/steering_report"]
+    twice = write_bag(tmp_path / "twice.bag", {CAMERA: images},
+                      {"/vehicle/steering_report": steering[:5] + steering[4:]})  # message 5 repeats 4's stamp
+    refuse(["import", twice, "--out", tmp_path / "cache"], tmp_path, "twice.bag /vehicle/steering_report message 5",
+           "does not come after")
     whole = write_bag(tmp_path / "whole.bag", {CAMERA: images}, reports)
     cut = tmp_path / "cut.bag"
     cut.write_bytes(whole.read_bytes()[:len(whole.read_bytes()) * 2 // 3])
