@@ -1,12 +1,11 @@
 """CARLA's imitation-learning HDF5 files, written here with h5py in the data set's layout."""
+import h5py
 import numpy as np
 import pytest
 
 from steer.cli import main
 from steer.data.cache import FrameCache
 from steer.sources import carla
-
-h5py = pytest.importorskip("h5py")
 
 
 def _h5(path, rows, first_ms=1_000, images="rgb", rng=None):

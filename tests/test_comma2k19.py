@@ -1,4 +1,5 @@
 """comma2k19 segments: an HEVC video written here with PyAV beside numpy logs in comma2k19's layout."""
+import av
 import numpy as np
 import pytest
 from conftest import SHARED
@@ -7,7 +8,6 @@ from steer.cli import main
 from steer.data.cache import FrameCache
 from steer.sources import comma2k19
 
-av = pytest.importorskip("av")
 BOOT = 46_408.5  # s since the device booted, as comma2k19's clocks count
 
 

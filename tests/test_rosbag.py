@@ -7,8 +7,6 @@ from steer.cli import main
 from steer.data.cache import FrameCache
 from steer.sources import rosbag
 
-pytest.importorskip("rosbags")
-
 START = 1_479_424_215_000_000_000  # ns, November 2016
 CAMERA = "/center_camera/image_color/compressed"
 
