@@ -35,6 +35,8 @@ def test_files_in_name_order_with_units_and_sign(tmp_path):
     assert np.allclose(table.signals["speed"].values, 10) and table.signals["speed"].unit == "m/s"
     assert np.allclose(table.signals["throttle"].values, 0.7) and np.all(table.signals["command"].values == 3)
     assert str(table.rows[5]) == f"{tmp_path / 'il' / 'data_00001.h5'} row 0"
+    some = table.decode(table.video_frames[[1, 6, 7]], (22, 50), (0, 0), 1)  # the rows a check left, say
+    assert np.array_equal(some[:, 0, 0, 0], [10, 10, 20])
     main(["import", str(tmp_path / "il"), "--out", str(tmp_path / "cache"), "--size", "22x50"])
     drive, = FrameCache(tmp_path / "cache").drives
     assert np.array_equal(drive.frames[:, 0, 0, 0], 10 * np.tile(np.arange(5), 2))

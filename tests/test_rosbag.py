@@ -28,6 +28,11 @@ def _recording(rng, frames=40, start=START):
     return frame_ns, (steer_ns, steering), (pedal_ns, pedals), images, reports
 
 
+def _frames(table, size):
+    """The table's frames as the import decodes them, in one process."""
+    return table.decode(table.video_frames, size, (0, 0), 1)
+
+
 def _expected(frame_ns, stamps, values):
     """numpy's interpolation of the written values, in ns from START: Unix ns as float64 are rounded to 256 ns,
     Unix s to 240 ns, and a wheel turning at 15 rad/s moves 4e-6 rad in that."""
@@ -55,7 +60,7 @@ def test_two_bags_of_one_drive_read_as_one_with_every_report_interpolated(tmp_pa
                                                                             ("2016-11-18-part-b.bag", 0)]
     main(["import", str(tmp_path / "drive"), "--out", str(tmp_path / "cache"), "--size", "12x16", "--processes", "2"])
     drive, = FrameCache(tmp_path / "cache").drives
-    assert np.array_equal(drive.frames, table.decode((12, 16), (0, 0), 1).transpose(0, 3, 1, 2))  # 2 processes = 1
+    assert np.array_equal(drive.frames, _frames(table, (12, 16)).transpose(0, 3, 1, 2))  # 2 processes = 1
     assert drive.name == "drive-center"
     grey = drive.frames.astype(float).mean(axis=(1, 2, 3))
     assert np.abs(grey - 5 * np.flatnonzero(inside) % 250).max() <= 2  # every kept frame, in time order
@@ -70,7 +75,7 @@ def test_ros2_bags(tmp_path, rng, storage):
     inside = frame_ns >= steer_ns[0]
     assert np.abs(table.signals["steering"].values - _expected(frame_ns[inside], steer_ns, steering)).max() < 1e-9
     assert "throttle" not in table.signals  # the bag has no throttle report
-    assert np.abs(table.decode((12, 16), (0, 0), 1).mean(axis=(1, 2, 3)) - 5 * np.flatnonzero(inside) % 250).max() <= 2
+    assert np.abs(_frames(table, (12, 16)).mean(axis=(1, 2, 3)) - 5 * np.flatnonzero(inside) % 250).max() <= 2
     if storage == "mcap":  # a bare MCAP file, without its metadata.yaml, reads the same
         bare = rosbag.read(tmp_path / "ros2" / "ros2.mcap")
         assert np.array_equal(bare.signals["steering"].values, table.signals["steering"].values)
@@ -85,9 +90,9 @@ def test_raw_images_and_the_left_center_swap(tmp_path, rng):
               {"/vehicle/steering_report": reports["/vehicle/steering_report"]})
     center = rosbag.read(tmp_path / "2016-10-25.bag", swap_left_center=True)  # reads the left topic
     assert center.name == "2016-10-25-center" and center.rows[0].unit == "/left_camera/image_color message"
-    assert np.array_equal(center.decode((6, 8), (0, 0), 1)[0, 0, 0], [200, 100, 0])  # RGB kept as RGB
+    assert np.array_equal(_frames(center, (6, 8))[0, 0, 0], [200, 100, 0])  # RGB kept as RGB
     left = rosbag.read(tmp_path / "2016-10-25.bag", camera="left", swap_left_center=True)
-    assert abs(left.decode((6, 8), (0, 0), 1).mean() - 30) < 2
+    assert abs(_frames(left, (6, 8)).mean() - 30) < 2
 
 
 def test_bad_bags_are_refused_naming_the_bag_and_nothing_is_written(tmp_path, rng, refuse):

@@ -9,6 +9,7 @@ speed from km/h to m/s; the high-level command (2 follow lane, 3 left, 4 right, 
 """
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -62,19 +63,25 @@ def read(source: str | Path) -> FrameTable:
                "brake": Signal(t[:, BRAKE], "1"), "speed": Signal(t[:, SPEED_KMH] / 3.6, "m/s"),
                "command": Signal(t[:, COMMAND], "code")}
     name = Path(source).stem if Path(source).is_file() else Path(source).name
-    return FrameTable(name, [], t[:, GAME_TIME_MS] / 1000, signals, rows,
-                      decode=lambda size, crop, _: decode(paths, names, size, crop))  # resizing only: one process
+    return FrameTable(name, [], t[:, GAME_TIME_MS] / 1000, signals, rows, video_frames=np.arange(len(rows)),
+                      decode=partial(decode, paths, names))
 
 
-def decode(paths: list[Path], names: list[str], size: tuple[int, int], crop: tuple[float, float]) -> np.ndarray:
+def decode(paths: list[Path], names: list[str], wanted: np.ndarray, size: tuple[int, int], crop: tuple[float, float],
+           processes: int | None = None) -> np.ndarray:
+    """Rows numbered `wanted` of the files' images (counting through the files), cropped and resized; in
+    this process, since they need no decoding."""
     import h5py
 
-    parts = []
+    out, first, row = np.empty((len(wanted), *size, 3), np.uint8), 0, 0
     for path, name in zip(paths, names):
         with h5py.File(path, "r") as h5:
             images = h5[name][()]  # one file's 200 frames at 88x200: 10 MB
-        parts.append(np.stack([fit(image, size, crop) for image in images]))
-    return np.concatenate(parts)
+        for k in wanted[(wanted >= first) & (wanted < first + len(images))] - first:
+            fit(images[k], size, crop, out[row])
+            row += 1
+        first += len(images)
+    return out
 
 
 READER = Reader("carla", "CARLA imitation learning: HDF5 files of rgb (or images_center) and targets",

@@ -15,6 +15,7 @@ counted. The video is decoded with PyAV; with `signals_only` it is not needed.
 from __future__ import annotations
 
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -83,23 +84,24 @@ def read_route(route: Path, signals_only: bool = False) -> FrameTable:
         if absent:
             raise FileNotFoundError(f"{absent}: no video; import the logs alone with --signals-only")
     counts = [len(t) for t in frame_times]
-    decode = None if signals_only else (lambda size, crop, threads: decode_videos(videos, counts, keep, size, crop,
-                                                                                  threads))
     t = times[keep]
     signals = {"steering": Signal(np.radians(np.interp(t, steering_t, steering)), "rad"),
                "speed": Signal(np.interp(t, speed_t, speed), "m/s")}
     name = (route.parent.name + "-" + route.name if len(folders) == 1 and folders[0] == route else route.name)
     return FrameTable(name.replace("|", "_"), [], t, signals, [w for w, k in zip(where, keep) if k], dropped,
-                      decode=decode)
+                      video_frames=None if signals_only else np.flatnonzero(keep),
+                      decode=None if signals_only else partial(decode_videos, videos, counts))
 
 
-def decode_videos(videos: list[Path], counts: list[int], keep: np.ndarray, size: tuple[int, int],
+def decode_videos(videos: list[Path], counts: list[int], wanted: np.ndarray, size: tuple[int, int],
                   crop: tuple[float, float], threads: int | None = None) -> np.ndarray:
-    """The kept frames of the segments' videos, `counts[k]` frames wanted from video k, cropped and resized,
-    on `threads` of FFmpeg's decoding threads (default: its own choice)."""
+    """Frames numbered `wanted` (counting through the segments' videos, `counts[k]` frames in video k; all
+    of each video's must be there), cropped and resized, on `threads` of FFmpeg's decoding threads."""
     import av
 
-    out = np.empty((int(keep.sum()), *size, 3), np.uint8)
+    keep = np.zeros(sum(counts), bool)
+    keep[wanted] = True
+    out = np.empty((len(wanted), *size, 3), np.uint8)
     row, first = 0, 0
     for video, count in zip(videos, counts):
         got = 0

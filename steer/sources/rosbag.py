@@ -16,6 +16,7 @@ import mmap
 import multiprocessing
 import os
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -176,17 +177,16 @@ def read(source: str | Path, camera: str = "center", camera_topic: str | None = 
                                    if len(times) else np.empty(0), unit)
     rows = [w for w, keep in zip(where, inside) if keep]
     return FrameTable(f"{source.stem}-{camera}", [], times / 1e9, signals, rows, dropped,
-                      decode=lambda size, crop, processes: decode_frames(paths, topic, inside, size, crop,
-                                                                         processes))
+                      video_frames=np.flatnonzero(inside), decode=partial(decode_frames, paths, topic))
 
 
-def decode_frames(paths: list[Path], topic: str, keep: np.ndarray, size: tuple[int, int],
+def decode_frames(paths: list[Path], topic: str, wanted: np.ndarray, size: tuple[int, int],
                   crop: tuple[float, float], processes: int | None = None) -> np.ndarray:
-    """The camera messages whose `keep` is set, cropped and resized, (frames, H, W, 3) uint8: in equal
-    runs of messages on `processes` forked processes, each reading the bags itself and decoding its run
-    straight into memory the processes share (the frames are not sent back)."""
+    """The camera messages numbered `wanted` (increasing, counting all the bags' messages on `topic`),
+    cropped and resized, (frames, H, W, 3) uint8: in equal runs of messages on `processes` forked
+    processes, each reading the bags itself and decoding its run straight into memory the processes
+    share (the frames are not sent back)."""
     global _out
-    wanted = np.flatnonzero(keep)
     nbytes = len(wanted) * 3 * size[0] * size[1]
     _out = np.frombuffer(mmap.mmap(-1, max(nbytes, 1)), np.uint8)[:nbytes].reshape(len(wanted), *size, 3)
     workers = max(1, min(processes or os.cpu_count() or 1, len(wanted) // MIN_FRAMES_PER_PROCESS))

@@ -27,8 +27,8 @@ MIN_FRAMES_PER_PROCESS = 64  # below this, starting a process costs more than it
 
 @dataclass
 class FrameTable:
-    """A row's frame is an image file (`images`), a frame of one video (`video`, `video_frames`) or one
-    that `decode(size, crop)` returns, all rows' frames in one array (a bag's messages, an HDF5 data set);
+    """A row's frame is an image file (`images`), a frame of one video (`video`, `video_frames`) or a
+    frame the reader decodes itself (`decode`, `video_frames`: a bag's messages, an HDF5 data set);
     with none, the rows are signals only and the drives have no frames."""
     name: str
     images: list[Path]
@@ -37,9 +37,9 @@ class FrameTable:
     rows: list[Where]  # where each row came from, e.g. driving_log.csv line 12: in error messages, hashed
     dropped: Counter = field(default_factory=Counter)  # what the reader left out on purpose, by reason
     video: Path | None = None
-    video_frames: np.ndarray | None = None  # 0-based frame number in the video, per row
-    # (size, crop, processes) -> (rows, H, W, 3) uint8
-    decode: Callable[[tuple[int, int], tuple[float, float], int | None], np.ndarray] | None = None
+    video_frames: np.ndarray | None = None  # 0-based frame number in the video (or of `decode`), per row
+    # (frame numbers, size, crop, processes) -> those frames, (rows, H, W, 3) uint8
+    decode: Callable[[np.ndarray, tuple[int, int], tuple[float, float], int | None], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.timestamps_s)
@@ -94,7 +94,7 @@ def to_drives(tables: list[FrameTable], size: tuple[int, int], crop: tuple[float
             if table.images:
                 jobs[name] = (*stage_frames(cache, name, b - a, size), table.images[a:b])
         digests = _decode_staged(jobs, size, crop, processes)
-        videos = {id(t): t.decode(size, crop, processes) if t.decode else
+        videos = {id(t): t.decode(t.video_frames, size, crop, processes) if t.decode else
                   decode_video(t.video, t.video_frames, size, crop) for t in tables if t.video or t.decode}
         return [_drive(table, name, a, b, jobs[name][0] if name in jobs else None, digests.get(name, []),
                        videos.get(id(table)), size, crop) for table, name, a, b in spans]
