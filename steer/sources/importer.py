@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.cache import read_manifest, write_drives
-from steer.sources.registry import detect, file_digest, reader
+from steer.sources.registry import detect, fingerprint, reader
 from steer.sources.table import FrameTable, drive_spans, to_drives
 
 
@@ -24,7 +24,7 @@ def source_hash(tables: list[FrameTable], options: dict) -> str:
     for table in tables:
         for log in sorted({Path(row.file) for row in table.rows}):
             if log.is_file() and log.suffix != ".json":
-                h.update(file_digest(log))
+                h.update(fingerprint(log))
         frames = table.images or ([table.video] * len(table.rows) if table.video else [])
         for path, row in zip(frames, table.rows):
             h.update(f"{path.name}:{path.stat().st_size}:{row}".encode())

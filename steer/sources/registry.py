@@ -83,17 +83,16 @@ def detect(source: Path) -> str:
     return matches[0]
 
 
-def file_digest(path: Path, whole_below: int = 64 << 20) -> bytes:
-    """sha256 of a file's contents; of a larger file (a bag, a video, an HDF5 file), of its size and its
-    first and last MiB: reading gigabytes to find a source already imported would cost more than the
-    import, and a recording changed only in its middle, at the same size, is not a case met in practice."""
+def fingerprint(path: Path, whole_below: int = 64 << 20) -> bytes:
+    """What stands for a file in a source's hash: its contents; for a larger file (a bag, a video, an
+    HDF5 file), the sha256 of its size and its first and last MiB: reading gigabytes to find a source
+    already imported would cost more than the import, and a recording changed only in its middle, at
+    the same size, is not a case met in practice."""
     size = path.stat().st_size
-    h = hashlib.sha256(str(size).encode())
     with path.open("rb") as f:
         if size < whole_below:
-            h.update(f.read())
-        else:
-            h.update(f.read(1 << 20))
-            f.seek(size - (1 << 20))
-            h.update(f.read())
+            return f.read()
+        h = hashlib.sha256(str(size).encode() + f.read(1 << 20))
+        f.seek(size - (1 << 20))
+        h.update(f.read())
     return h.digest()
