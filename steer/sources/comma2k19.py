@@ -76,8 +76,7 @@ def read_route(route: Path, signals_only: bool = False) -> FrameTable:
     speed_t, speed = _can(folders, "speed")
     lo, hi = max(steering_t[0], speed_t[0]) - EDGE_S, min(steering_t[-1], speed_t[-1]) + EDGE_S
     keep = (times >= lo) & (times <= hi)
-    dropped = Counter({f"frames more than {EDGE_S} s outside the CAN log": int((~keep).sum())})
-    dropped = +dropped  # no zero counts
+    dropped = +Counter({f"frames more than {EDGE_S} s outside the CAN log": int((~keep).sum())})  # + drops a 0
     videos = [s / "video.hevc" for s in folders]
     if not signals_only:
         absent = next((v for v in videos if not v.exists()), None)
@@ -87,7 +86,7 @@ def read_route(route: Path, signals_only: bool = False) -> FrameTable:
     t = times[keep]
     signals = {"steering": Signal(np.radians(np.interp(t, steering_t, steering)), "rad"),
                "speed": Signal(np.interp(t, speed_t, speed), "m/s")}
-    name = (route.parent.name + "-" + route.name if len(folders) == 1 and folders[0] == route else route.name)
+    name = f"{route.parent.name}-{route.name}" if folders == [route] else route.name  # a segment alone: route-n
     return FrameTable(name.replace("|", "_"), [], t, signals, [w for w, k in zip(where, keep) if k], dropped,
                       video_frames=None if signals_only else np.flatnonzero(keep),
                       decode=None if signals_only else partial(decode_videos, videos, counts))
