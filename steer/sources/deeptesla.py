@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from steer.data.drive import Signal
+from steer.sources.registry import Option, Reader, Where
 from steer.sources.table import FrameTable, csv_rows, seconds
 
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".avi")
@@ -54,7 +55,7 @@ def read_pair(log: Path, video: Path | None, wheel_unit: str) -> FrameTable:
             values.append((float(row["ts_micro"]), int(row[frame_column]), float(row["wheel"])))
         except (TypeError, ValueError):
             raise ValueError(f"{log} line {number}: not a number in {row}") from None
-        rows.append(f"{log} line {number}")
+        rows.append(Where(log, number))
     if not values:
         raise ValueError(f"{log}: no rows")
     stamps, frames, wheel = (np.array(v) for v in zip(*values))
@@ -73,3 +74,10 @@ def read(folder: str | Path, wheel_unit: str | None = None, signals_only: bool =
     """One table per log and video pair; `wheel_unit` ("deg" or "rad") overrides the unit by name;
     with `signals_only` the videos are not read and the drives have no frames."""
     return [read_pair(log, video, wheel_unit or unit) for log, video, unit in pairs(Path(folder), signals_only)]
+
+
+READER = Reader(
+    "deeptesla", "DeepTesla and DeepPicar: a front video beside epochNN_steering.csv or out-key[-N].csv",
+    lambda path: any(path.glob("out-key*.csv")) or any(path.glob("epoch*_steering.csv")), read,
+    (Option("wheel_unit", str, "override the unit of `wheel`", ("deg", "rad")),
+     Option("signals_only", bool, "the logs without images or video, as drives without frames")))

@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.drive import Signal
+from steer.sources.registry import Option, Reader, Where
 from steer.sources.table import FrameTable, read_text
 
 
-def _v2_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Path]:
+def _v2_records(folder: Path) -> tuple[list[tuple[int, dict, Where]], set[int], Path]:
     lines = read_text(folder / "manifest.json").splitlines()
     try:
         meta = json.loads(lines[-1])
@@ -39,7 +40,7 @@ def _v2_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Pa
         for number, line in enumerate(read_text(path).splitlines(), 1):
             if not line.strip():
                 continue
-            where = f"{path} line {number}"
+            where = Where(path, number)
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as e:
@@ -49,7 +50,7 @@ def _v2_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Pa
     return records, set(meta.get("deleted_indexes", [])), folder / "images"
 
 
-def _v1_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Path]:
+def _v1_records(folder: Path) -> tuple[list[tuple[int, dict, Where]], set[int], Path]:
     records = []
     for path in folder.glob("record_*.json"):
         try:
@@ -61,11 +62,11 @@ def _v1_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Pa
         except ValueError:
             raise ValueError(f"{path}: timestamp {record.get('timestamp')!r} is not a date and time") from None
         record["_time_s"] = stamp.timestamp()
-        records.append((int(path.stem.split("_")[1]), record, str(path)))
+        records.append((int(path.stem.split("_")[1]), record, Where(path)))
     return records, set(), folder
 
 
-def _number(record: dict, key: str, where: str) -> float:
+def _number(record: dict, key: str, where: Where) -> float:
     try:
         return float(record[key])
     except KeyError:
@@ -74,7 +75,7 @@ def _number(record: dict, key: str, where: str) -> float:
         raise ValueError(f"{where}: {key} is not a number: {record[key]!r}") from None
 
 
-def _file_size(image: Path, where: str) -> int:
+def _file_size(image: Path, where: Where) -> int:
     try:
         return os.stat(image).st_size  # one system call, where exists() and stat() make two
     except FileNotFoundError:
@@ -110,3 +111,11 @@ def read(folder: str | Path, keep_deleted: bool = False, steering_rad_per_unit: 
                "throttle": Signal(np.array(throttle) * throttle_scale, "1")}
     flags = {"steering": "--steering-rad-per-unit: radians per unit of the log", "throttle": "--throttle-scale"}
     return FrameTable(folder.name, images, np.array(times), signals, rows, dropped, unit_flags=flags)
+
+
+READER = Reader(
+    "donkey", "donkeycar tubs: v2 (manifest.json + catalogs) or v1 (meta.json + record_N.json)",
+    lambda path: (path / "manifest.json").exists() or (path / "meta.json").exists(), read,
+    (Option("keep_deleted", bool, "import records the tub marks deleted"),
+     Option("steering_rad_per_unit", float, "convert the normalised steering value to radians of steering-wheel angle"),
+     Option("throttle_scale", float, "e.g. -1 where forward is negative")))

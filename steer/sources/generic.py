@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.drive import Signal
+from steer.sources.registry import Option, Reader, Where
 from steer.sources.table import FrameTable, csv_rows, seconds
 
 # unit in the file -> (factor to steer's unit, steer's unit)
@@ -57,7 +58,7 @@ def read(folder: str | Path, signals: str = "", frames: str = "", csv_file: str 
     log = _csv_file(folder, csv_file)
     needed = [c for c, _ in wanted.values()] + [c for c in (time,) if c] + ([frame] if frames else [])
     _, table = csv_rows(log, needed)
-    rows = [f"{log} line {number}" for number, _ in table]
+    rows = [Where(log, number) for number, _ in table]
 
     def numbers(column: str) -> np.ndarray:
         try:
@@ -97,3 +98,16 @@ def _is_number(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+READER = Reader(
+    "generic", "anything else: a video or an image folder beside a CSV, described by options (never detected)",
+    lambda path: False, read,
+    (Option("signals", str, "steer's name=CSV column:unit, e.g. steering=wheel:deg,speed=v:km/h"),
+     Option("frames", str, "a video file or an image folder, relative to the source"),
+     Option("csv_file", str, "the CSV (default: the only one in the source)"),
+     Option("frame", str, "the column of frame numbers or image names (default frame)"),
+     Option("frame_base", int, "number of the video's first frame (default 0)"),
+     Option("time", str, "the time column (else --fps)"),
+     Option("time_unit", str, "(default s)", ("s", "ms", "us", "ns", "unix")),
+     Option("fps", float, "frame rate where the log has no times")))

@@ -11,46 +11,22 @@ import hashlib
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from steer.data.cache import locked, problem, read_manifest, unstage, write_drives
 from steer.data.drive import SHORT_FRAMES
-from steer.sources import FORMAT_OPTIONS, deeptesla, donkey, generic, sullychen, udacity, udacity_sim
+from steer.sources.registry import detect, fingerprint, reader
 from steer.sources.table import FrameTable, check_table, drive_spans, to_drives
-
-FORMATS: dict[str, Callable[..., list[FrameTable]]] = {
-    "udacity-sim": lambda path, cameras=("center",), **kw: [udacity_sim.read(path, camera=c, **kw) for c in cameras],
-    "donkey": lambda path, **kw: [donkey.read(path, **kw)],
-    "udacity": lambda path, **kw: [udacity.read(path, **kw)],
-    "deeptesla": deeptesla.read,
-    "sullychen": lambda path, **kw: [sullychen.read(path, **kw)],
-    "generic": lambda path, **kw: [generic.read(path, **kw)],
-}
-
-
-def detect(path: Path) -> str:
-    if (path / "driving_log.csv").exists():
-        return "udacity-sim"
-    if (path / "manifest.json").exists() or (path / "meta.json").exists():
-        return "donkey"
-    if (path / "interpolated.csv").exists() or (path / "steering.csv").exists():
-        return "udacity"
-    if any(path.glob("out-key*.csv")) or any(path.glob("epoch*_steering.csv")):
-        return "deeptesla"
-    if (path / "data.txt").exists():
-        return "sullychen"
-    raise ValueError(f"{path}: cannot tell the layout; give --format ({', '.join(FORMATS)})")
 
 
 def source_hash(tables: list[FrameTable], options: dict) -> str:
     """Of the logs' contents, every image's name and size, and the import options."""
     h = hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode())
     for table in tables:
-        for log in sorted({row.split(" line ")[0] for row in table.rows}):
-            if Path(log).is_file() and Path(log).suffix != ".json":
-                h.update(Path(log).read_bytes())
+        for log in sorted({Path(row.file) for row in table.rows}):
+            if log.is_file() and log.suffix != ".json":
+                h.update(fingerprint(log))
         frames = table.images or ([table.video] * len(table.rows) if table.video else [])
         for path, row in zip(frames, table.rows):
             h.update(f"{path.name}:{path.stat().st_size}:{row}".encode())
@@ -68,12 +44,12 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
     unlocked into this process's staging and committed under the cache's lock."""
     source, out = Path(source), Path(out)
     fmt = fmt or detect(source)
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
-    foreign = sorted(set(options) - FORMAT_OPTIONS[fmt])
+    layout = reader(fmt)
+    takes = sorted(option.name for option in layout.options)
+    foreign = sorted(set(options) - set(takes))
     if foreign:
-        raise ValueError(f"{source} is {fmt}, which takes no option {foreign}; it takes {sorted(FORMAT_OPTIONS[fmt])}")
-    tables = [check_table(t, limits, repeated_times == "drop") for t in FORMATS[fmt](source, **options)]
+        raise ValueError(f"{source} is {fmt}, which takes no option {foreign}; it takes {takes}")
+    tables = [check_table(t, limits, repeated_times == "drop") for t in layout.tables(source, **options)]
     digest = source_hash(tables, {"format": fmt, "size": size, "crop": crop, "max_gap_s": max_gap_s, **options})
     names = [name for table in tables for name, _, _ in drive_spans(table, max_gap_s)]
     damaged = _in_cache(out, digest, names, source)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.drive import Signal
+from steer.sources.registry import Option, Reader, Where
 from steer.sources.table import FrameTable, read_text
 
 LINE = re.compile(r"(?P<image>\S+)\s+(?P<angle>[^,\s]+)(?:,(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d):(?P<ms>\d{1,3}))?")
@@ -37,7 +38,7 @@ def read(folder: str | Path, fps: float | None = None, signals_only: bool = Fals
     for number, line in enumerate(read_text(log).splitlines(), 1):
         if not line.strip():
             continue
-        where = f"{log} line {number}"
+        where = Where(log, number)
         match = LINE.fullmatch(line.strip())
         if not match:
             raise ValueError(f"{where}: expected '<image> <angle>[,<date time:ms>]', got {line!r}")
@@ -58,3 +59,9 @@ def read(folder: str | Path, fps: float | None = None, signals_only: bool = Fals
         times = np.arange(len(rows)) / fps
     steering = Signal(np.radians(angles), "rad")
     return FrameTable(folder.name, [] if signals_only else images, times, {"steering": steering}, rows)
+
+
+READER = Reader(
+    "sullychen", "Sully Chen: data.txt beside the images", lambda path: (path / "data.txt").exists(), read,
+    (Option("fps", float, "frame rate where the log has no times"),
+     Option("signals_only", bool, "the logs without images or video, as drives without frames")))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import groupby
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -21,6 +22,7 @@ from tqdm import tqdm
 from steer.data.cache import stage_frames
 from steer.data.drive import Drive, Signal, out_of_range, range_message
 from steer.sources.images import decode_into_file, decode_video, image_size
+from steer.sources.registry import Where
 from steer.workers import init_worker
 
 MIN_FRAMES_PER_PROCESS = 64  # below this, starting a process costs more than it saves
@@ -28,16 +30,19 @@ MIN_FRAMES_PER_PROCESS = 64  # below this, starting a process costs more than it
 
 @dataclass
 class FrameTable:
-    """A row's frame is an image file (`images`) or a frame of one video (`video`, `video_frames`);
-    with neither, the rows are signals only and the drives have no frames."""
+    """A row's frame is an image file (`images`), a frame of one video (`video`, `video_frames`) or a
+    frame the reader decodes itself (`decode`, `video_frames`: a bag's messages, an HDF5 data set);
+    with none, the rows are signals only and the drives have no frames."""
     name: str
     images: list[Path]
     timestamps_s: np.ndarray
     signals: dict[str, Signal]
-    rows: list[str]  # where each row came from, e.g. "driving_log.csv line 12", for error messages
+    rows: list[Where]  # where each row came from, e.g. driving_log.csv line 12: in error messages, hashed
     dropped: Counter = field(default_factory=Counter)  # what the reader left out on purpose, by reason
     video: Path | None = None
-    video_frames: np.ndarray | None = None  # 0-based frame number in the video, per row
+    video_frames: np.ndarray | None = None  # 0-based frame number in the video (or of `decode`), per row
+    # (frame numbers, size, crop, processes) -> those frames, (rows, H, W, 3) uint8
+    decode: Callable[[np.ndarray, tuple[int, int], tuple[float, float], int | None], np.ndarray] | None = None
     unit_flags: dict[str, str] = field(default_factory=dict)  # per signal: the option that sets its unit
 
     def __post_init__(self) -> None:
@@ -141,7 +146,8 @@ def to_drives(tables: list[FrameTable], size: tuple[int, int], crop: tuple[float
             if table.images:
                 jobs[name] = (*stage_frames(cache, name, b - a, size), table.images[a:b])
         decoded = _decode_staged(jobs, size, crop, processes, resize_odd)
-        videos = {id(t): decode_video(t.video, t.video_frames, size, crop) for t in tables if t.video}
+        videos = {id(t): t.decode(t.video_frames, size, crop, processes) if t.decode else
+                  decode_video(t.video, t.video_frames, size, crop) for t in tables if t.video or t.decode}
         return [_drive(table, name, a, b, jobs[name][0] if name in jobs else None, *decoded.get(name, ([], 0)),
                        videos.get(id(table)), size, crop) for table, name, a, b in spans]
     except BaseException:

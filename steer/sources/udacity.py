@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.drive import Signal
+from steer.sources.registry import Option, Reader, Where
 from steer.sources.table import FrameTable, csv_rows
 
 NEEDED = ["timestamp", "frame_id", "filename", "angle", "torque", "speed"]
@@ -68,7 +69,14 @@ def read(folder: str | Path, camera: str = "center", signals_only: bool = False)
             if not image.exists():
                 raise FileNotFoundError(f"{log} line {number}: image {row['filename']} is not in {folder}")
             images.append(image)
-        where.append(f"{log} line {number}")
+        where.append(Where(log, number))
     steering, torque, speed = np.array(values).reshape(-1, 3).T
     signals = {"steering": Signal(steering, "rad"), "torque": Signal(torque, "N*m"), "speed": Signal(speed, "m/s")}
     return FrameTable(f"{folder.name}-{camera}", images, np.array(times), signals, where, dropped)
+
+
+READER = Reader(
+    "udacity", "Udacity Challenge 2 exports: interpolated.csv, or camera.csv beside steering.csv",
+    lambda path: (path / "interpolated.csv").exists() or (path / "steering.csv").exists(), read,
+    (Option("camera", str, "which camera's rows to read (default center)", ("center", "left", "right")),
+     Option("signals_only", bool, "the logs without images or video, as drives without frames")))

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.drive import Signal
+from steer.sources.registry import Option, Reader, Where, names
 from steer.sources.table import FrameTable, read_text
 
 MPH = 0.44704  # m/s
@@ -29,7 +30,7 @@ ALIASES = {"steeringangle": "steering", "steering_angle": "steering"}
 TIME_IN_NAME = re.compile(r"(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{3})")
 
 
-def _time_from_name(name: str, where: str) -> float:
+def _time_from_name(name: str, where: Where) -> float:
     match = TIME_IN_NAME.search(name)
     if not match:
         raise ValueError(f"{where}: no time in the image name {name!r} (expected ..._YYYY_MM_DD_HH_MM_SS_mmm.jpg)")
@@ -70,7 +71,7 @@ def read(folder: str | Path, camera: str = "center", steering_rad_per_unit: floa
     col = {c: names.index(c) for c in COLUMNS}
     images, times, values, rows = [], [], [], []
     for number, fields in lines:
-        where = f"{log} line {number}"
+        where = Where(log, number)
         if len(fields) < len(names):
             raise ValueError(f"{where}: {len(fields)} fields, expected {len(names)}")
         name = re.split(r"[\\/]", fields[col[camera]])[-1]
@@ -95,3 +96,16 @@ def read(folder: str | Path, camera: str = "center", steering_rad_per_unit: floa
     suffix = "" if camera == "center" else f"-{camera}"
     flags = {"steering": "--steering-rad-per-unit: radians per unit of the log"}
     return FrameTable(folder.name + suffix, images, np.array(times), signals, rows, dropped, unit_flags=flags)
+
+
+def read_cameras(folder: str | Path, cameras: list[str] = ("center",), **options) -> list[FrameTable]:
+    """One table per camera, each its own drive."""
+    return [read(folder, camera=camera, **options) for camera in cameras]
+
+
+READER = Reader(
+    "udacity-sim", "Udacity simulator: driving_log.csv beside IMG/", lambda path: (path / "driving_log.csv").exists(),
+    read_cameras, (Option("cameras", names, "e.g. center,left,right (each its own drive; default center)"),
+                   Option("side_correction", float, "steering added to side cameras (default 0.2)"),
+                   Option("steering_rad_per_unit", float,
+                          "convert the normalised steering value to radians of steering-wheel angle")))

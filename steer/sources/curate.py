@@ -1,0 +1,213 @@
+"""Data curation that never deletes a byte: find what users clean by hand in a frame cache (frozen frames,
+time gaps, steering spikes, standstill, steering held at its limit), and keep the ranges chosen for
+exclusion beside the cache (`CACHE/exclusions.json`: drive, first frame, end frame, reason), from which
+`kept_parts` gives the parts of a drive that remain.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from steer.data.cache import CachedDrive, write_json
+
+KINDS = ("frozen", "gap", "spike", "standstill", "saturated")
+EXCLUSIONS = "exclusions.json"
+# The fastest a driver turns the wheel, per unit of steering, per second: a quick hand-over-hand turn is
+# about 8 rad/s of wheel; a normalised value (full lock = 1) is taken to reach full lock in 0.2 s.
+STEERING_RATE = {"rad": 10.0, "1": 5.0}
+
+
+@dataclass(frozen=True)
+class Flag:
+    drive: str
+    start: int  # first frame flagged
+    end: int  # one past the last
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    gap_factor: float = 1.5  # a step longer than this many median steps: frames were dropped
+    steering_rate: float | None = None  # steering units per second (default STEERING_RATE by unit)
+    standstill_mps: float = 0.1  # slower than this ...
+    standstill_s: float = 1.0  # ... for at least this long
+    saturated_s: float = 0.5  # steering held at the cache's largest magnitude for at least this long
+
+
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each run of True in `mask`."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def frozen_frames(frames: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Per frame: identical to the one before (a camera that stopped updating), read in chunks."""
+    same = np.zeros(len(frames), bool)
+    for a in range(1, len(frames), chunk):
+        b = min(a + chunk, len(frames))
+        same[a:b] = np.all(np.asarray(frames[a:b]) == np.asarray(frames[a - 1:b - 1]), axis=(1, 2, 3))
+    return same
+
+
+def spikes(steering: np.ndarray, steps: np.ndarray, rate: float) -> list[int]:
+    """Frames that steering reaches faster than `rate` allows; the step back from such a frame is not
+    another spike (one wrong value makes two fast steps)."""
+    move = np.diff(steering)
+    found: list[int] = []
+    for j in np.flatnonzero(np.abs(move) > rate * steps).tolist():
+        if not (found and found[-1] == j and np.sign(move[j]) == -np.sign(move[j - 1])):
+            found.append(j + 1)
+    return found
+
+
+def _lasting(mask: np.ndarray, t: np.ndarray, seconds: float) -> list[tuple[int, int]]:
+    return [(a, b) for a, b in runs(mask) if t[b - 1] - t[a] >= seconds]
+
+
+def flag_drive(drive: CachedDrive, limits: Limits = Limits(), steering_limit: float | None = None) -> list[Flag]:
+    """Every flag of one drive, in frame order per kind."""
+    t, name, flags = drive.timestamps_s, drive.name, []
+    steps = np.diff(t)
+    for a, b in runs(frozen_frames(drive.frames)) if len(drive.frames) else []:
+        flags.append(Flag(name, a, b, "frozen", f"{b - a} frame(s) identical to frame {a - 1}"))
+    if len(steps):
+        median = float(np.median(steps))
+        for i in np.flatnonzero(steps > limits.gap_factor * median):
+            flags.append(Flag(name, int(i) + 1, int(i) + 2, "gap", f"{steps[i]:.3f} s after the frame before "
+                                                                   f"(median step {median:.3f} s)"))
+    steering, unit = drive.signals.get("steering"), drive.units.get("steering")
+    rate = limits.steering_rate or STEERING_RATE.get(unit)
+    if steering is not None and rate and len(steps):
+        flags += [Flag(name, i, i + 1, "spike", f"steering moved {steering[i] - steering[i - 1]:+.3f} {unit} in "
+                                                f"{steps[i - 1]:.3f} s") for i in spikes(steering, steps, rate)]
+    if "speed" in drive.signals:
+        for a, b in _lasting(drive.signals["speed"] < limits.standstill_mps, t, limits.standstill_s):
+            flags.append(Flag(name, a, b, "standstill", f"{t[b - 1] - t[a]:.1f} s under {limits.standstill_mps} m/s"))
+    if steering is not None and steering_limit:
+        held = np.abs(steering) >= steering_limit * (1 - 1e-6)
+        for a, b in _lasting(held, t, limits.saturated_s):
+            flags.append(Flag(name, a, b, "saturated", f"steering at {steering[a]:+.3f} {unit} for "
+                                                       f"{t[b - 1] - t[a]:.1f} s"))
+    return flags
+
+
+def flag_cache(drives: list[CachedDrive], limits: Limits = Limits()) -> list[Flag]:
+    """Every drive's flags; steering is saturated where it sits at the largest magnitude of the whole cache."""
+    steering = [np.abs(d.signals["steering"]).max() for d in drives if "steering" in d.signals]
+    limit = float(max(steering)) if steering else None
+    return [flag for drive in drives for flag in flag_drive(drive, limits, limit)]
+
+
+def read_exclusions(cache: str | Path) -> list[dict]:
+    path = Path(cache) / EXCLUSIONS
+    if not path.exists():
+        return []
+    try:
+        return json.loads(path.read_text())["ranges"]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: not steer's exclusion ranges ({error}); fix or remove it") from None
+
+
+def exclude(cache: str | Path, flags: list[Flag]) -> list[dict]:
+    """Add the flags' ranges to the cache's exclusion ranges (once each); returns them all."""
+    ranges = read_exclusions(cache)
+    known = {(r["drive"], r["start"], r["end"], r["reason"]) for r in ranges}
+    for flag in flags:
+        if (flag.drive, flag.start, flag.end, flag.kind) not in known:
+            known.add((flag.drive, flag.start, flag.end, flag.kind))
+            ranges.append({"drive": flag.drive, "start": flag.start, "end": flag.end, "reason": flag.kind})
+    write_json(Path(cache) / EXCLUSIONS, {"ranges": ranges})
+    return ranges
+
+
+def kept_parts(drive: CachedDrive, ranges: list[dict]) -> list[CachedDrive]:
+    """The parts of `drive` outside its exclusion ranges (the whole drive where it has none)."""
+    out = np.zeros(len(drive), bool)
+    for r in ranges:
+        if r["drive"] == drive.name:
+            out[max(r["start"], 0):min(r["end"], len(drive))] = True
+    if not out.any():
+        return [drive]
+    return [drive.part(a, b) for a, b in runs(~out)]
+
+
+def as_dicts(flags: list[Flag]) -> list[dict]:
+    return [asdict(f) for f in flags]
+
+
+def write_report(out: str | Path, drives: list[CachedDrive], flags: list[Flag]) -> Path:
+    """flags.json, a steering histogram and a timeline per drive (PNG), and inspect.html holding them all."""
+    import base64
+    import html
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from steer.data.cache import replacing
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "flags.json", as_dicts(flags))
+    images = [_histogram(plt, out / "steering-histogram.png", drives)]
+    images += [_timeline(plt, out / f"timeline-{d.name}.png", d, [f for f in flags if f.drive == d.name])
+               for d in drives]
+    rows = "".join(f"<tr><td>{html.escape(f.drive)}</td><td>{f.start}</td><td>{f.end}</td><td>{f.kind}</td>"
+                   f"<td>{html.escape(f.detail)}</td></tr>" for f in flags)
+    figures = "".join(f'<p><img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"></p>'
+                      for p in images if p)
+    page = (f"<!doctype html><meta charset=utf-8><title>steer inspect</title><h1>{len(flags)} flags in "
+            f"{len(drives)} drives</h1><table border=1><tr><th>drive</th><th>start</th><th>end</th><th>kind</th>"
+            f"<th>detail</th></tr>{rows}</table>{figures}")
+    with replacing(out / "inspect.html") as tmp:
+        tmp.write_text(page)
+    return out / "inspect.html"
+
+
+COLOURS = {"frozen": "tab:blue", "gap": "tab:red", "spike": "tab:orange", "standstill": "tab:grey",
+           "saturated": "tab:purple"}
+
+
+def _histogram(plt, path: Path, drives: list[CachedDrive]) -> Path | None:
+    values = [d.signals["steering"] for d in drives if "steering" in d.signals]
+    if not values:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(np.concatenate(values), bins=100, color="black")
+    ax.set_xlabel(f"steering ({drives[0].units.get('steering', '?')})")
+    ax.set_ylabel("frames")
+    ax.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def _timeline(plt, path: Path, drive: CachedDrive, flags: list[Flag]) -> Path:
+    """Steering and speed over time, the flagged frames shaded by kind."""
+    names = [n for n in ("steering", "speed") if n in drive.signals] or sorted(drive.signals)[:1]
+    fig, axes = plt.subplots(max(len(names), 1), 1, figsize=(12, 2.2 * max(len(names), 1)), sharex=True,
+                             squeeze=False)
+    t = drive.timestamps_s - drive.timestamps_s[0]
+    for ax, name in zip(axes[:, 0], names):
+        ax.plot(t, drive.signals[name], color="black", lw=0.8)
+        ax.set_ylabel(f"{name} ({drive.units.get(name, '?')})")
+    shown = set()
+    for f in flags:
+        for ax in axes[:, 0]:
+            ax.axvspan(t[f.start], t[f.end - 1] + (t[1] - t[0] if len(t) > 1 else 0.05), color=COLOURS[f.kind],
+                       alpha=0.35, lw=0, label=None if f.kind in shown else f.kind)
+            shown.add(f.kind)
+    if shown:
+        axes[0, 0].legend(loc="upper right")
+    axes[0, 0].set_title(drive.name)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
