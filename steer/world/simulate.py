@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from steer.data.drive import SIGNAL_UNITS, Drive, Signal, out_of_range, range_message
-from steer.workers import init_worker
+from steer.workers import holding_ctrl_c, init_worker
 from steer.world import car as carmodel
 from steer.world.camera import Camera, Renderer, Scenery
 from steer.world.driver import Driver, DriverParams
@@ -78,7 +78,9 @@ def generate_drives(config: WorldConfig, count: int, seed: int, processes: int =
     if processes <= 1:
         yield from (simulate_drive(*job) for job in jobs)
         return
-    with multiprocessing.get_context("spawn").Pool(processes, init_worker) as pool:
+    with holding_ctrl_c():
+        pool = multiprocessing.get_context("spawn").Pool(processes, init_worker)
+    with pool:
         yield from pool.imap(_simulate_job, jobs)
 
 
