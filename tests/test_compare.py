@@ -96,6 +96,10 @@ def test_every_example_config_is_taken_by_its_verb_and_refused_by_the_other(path
         refuse(["train", "--config", path, "--cache", "c", "--out", tmp_path / "run"], tmp_path, str(path),
                "steer compare")
     else:
-        assert TrainConfig.from_dict(spec).model == spec["model"]
+        from steer.train.config import check_model
+
+        config = TrainConfig.from_dict(spec)
+        config.check()
+        check_model(config)
         refuse(["compare", "--config", path, "--cache", "c", "--out", tmp_path / "cmp"], tmp_path, str(path),
                "steer train")

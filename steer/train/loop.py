@@ -201,32 +201,30 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     lengths = [len(d) for d in train_drives]
     writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch) if world.main else None
     history = json.loads((out / "history.json").read_text())[:first_epoch] if first_epoch else []
-    try:
-        for epoch in range(first_epoch, config.epochs):
-            torch.manual_seed(config.seed * 100_003 + epoch)  # dropout's draws per epoch: a resumed run repeats them
-            batches = _batches(config, lengths, epoch)
-            total = sum(int(w.weight) for b in batches for w in b) * config.window
-            started = time.perf_counter()
-            with tqdm(total=total, unit="frame", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
-                      leave=False, disable=not (world.main and sys.stderr.isatty())) as progress:
-                stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress)
-            stats["train_frames_per_s"] = total / (time.perf_counter() - started)
-            val_loss, val_rmse = validation_loss(model, val_drives, config.device) if world.main else (0.0, {})
-            stats["val_loss"] = world.from_main(val_loss)
-            stats["epoch_frames_per_s"] = total / (time.perf_counter() - started)  # training and validation
-            stats.update({f"val_rmse_{k}": v for k, v in val_rmse.items()})
-            history.append({"epoch": epoch, **stats})
-            improved = stats["val_loss"] < best
-            best, bad_epochs = (stats["val_loss"], 0) if improved else (best, bad_epochs + 1)
-            if world.main:
-                _record(out, model, optimizer, writer, history, improved, best, bad_epochs)
-            if bad_epochs >= config.patience:
-                tqdm.write(f"no better validation loss for {bad_epochs} epochs: stopping")
-                break
-    finally:
-        if writer:
-            writer.close()
-        leave(world)
+    for epoch in range(first_epoch, config.epochs):
+        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout's draws per epoch: a resumed run repeats them
+        batches = _batches(config, lengths, epoch)
+        total = sum(int(w.weight) for b in batches for w in b) * config.window
+        started = time.perf_counter()
+        with tqdm(total=total, unit="frame", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
+                  leave=False, disable=not (world.main and sys.stderr.isatty())) as progress:
+            stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress)
+        stats["train_frames_per_s"] = total / (time.perf_counter() - started)
+        val_loss, val_rmse = validation_loss(model, val_drives, config.device) if world.main else (0.0, {})
+        stats["val_loss"] = world.from_main(val_loss)
+        stats["epoch_frames_per_s"] = total / (time.perf_counter() - started)  # training and validation
+        stats.update({f"val_rmse_{k}": v for k, v in val_rmse.items()})
+        history.append({"epoch": epoch, **stats})
+        improved = stats["val_loss"] < best
+        best, bad_epochs = (stats["val_loss"], 0) if improved else (best, bad_epochs + 1)
+        if world.main:
+            _record(out, model, optimizer, writer, history, improved, best, bad_epochs)
+        if bad_epochs >= config.patience:
+            tqdm.write(f"no better validation loss for {bad_epochs} epochs: stopping")
+            break
+    if writer:
+        writer.close()
+    leave(world)
     return out
 
 
@@ -272,6 +270,7 @@ def _record(out: Path, model: SteerModel, optimizer: torch.optim.Optimizer, writ
         if key != "epoch":
             writer.add_scalar(key.replace("val_", "val/") if key.startswith("val_") else f"train/{key}", value,
                               stats["epoch"])
+    writer.flush()  # the curves so far survive a Ctrl-C, which skips the interpreter's teardown
     write_json(out / "history.json", history)  # first: a resume from an older last/ cuts it back
     if improved:
         save_checkpoint(out / "best", model)
