@@ -30,6 +30,7 @@ class TrainConfig:
     precision: str = "fp32"  # or "bf16": autocast to bfloat16 (on GPUs with bf16 units; slow on most CPUs)
     channels_last: bool = False  # NHWC convolutions: faster with bf16 on recent GPUs
     compile: bool = False  # torch.compile the training forward: a slow first step, then faster ones
+    health_every: int = 0  # gradient health every N steps (steer/train/health.py); 0: off, and free
     gpu_cache: bool = True  # hold the training inputs on the GPU when they take under half its free memory
 
     @staticmethod
