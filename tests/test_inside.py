@@ -115,3 +115,117 @@ def test_training_records_gradient_health_every_n_steps(tiny_cache, tmp_path):
         assert total == pytest.approx(clipped.get(check["step"], total), rel=1e-3)
     quiet = train(_config(tiny_cache, tmp_path / "quiet"))
     assert "health" not in json.loads((quiet / "history.json").read_text())[0]
+
+
+def _spread_by_hand(mask: np.ndarray, k: int, s: int, size: tuple[int, int]) -> np.ndarray:
+    out = np.zeros(size)
+    for i in range(mask.shape[0]):
+        for j in range(mask.shape[1]):
+            out[i * s:i * s + k, j * s:j * s + k] += mask[i, j]
+    return out
+
+
+def test_visual_backprop_equals_the_map_computed_by_hand():
+    from steer.evaluate.explain import chains, recording_convolutions, visual_backprop
+
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, stride=2), nn.ReLU(), nn.Conv2d(2, 3, 2, stride=1), nn.ReLU())
+    x = torch.randn(1, 1, 10, 9)
+    with recording_convolutions(net) as calls:
+        net(x)
+    (chain,), = chains(calls).values()
+    saliency = visual_backprop(chain)[0].numpy()
+    with torch.no_grad():
+        a1 = torch.relu(net[0](x))[0].mean(0).numpy()  # (4, 4): the 10th row and 9th column unread
+        a2 = torch.relu(net[2](torch.relu(net[0](x))))[0].mean(0).numpy()  # (3, 3)
+    hand = _spread_by_hand(_spread_by_hand(a2, 2, 1, a1.shape) * a1, 3, 2, (10, 9))
+    hand = (hand - hand.min()) / (hand.max() - hand.min())
+    assert saliency.shape == (10, 9) and np.allclose(saliency, hand, atol=1e-6)
+    assert np.all(saliency[-1] == saliency.min())  # a row no kernel read gets nothing
+
+
+SMALL = {"cnn-lstm": {"hidden": 8, "features": 16}, "pilotnet": {}, "komanda": {"hidden": 8, "features": 16},
+         "features-lstm": {"features": 16, "hidden": 8}}
+BRANCHES = {"cnn-lstm": {"encoder.appearance.0", "encoder.motion.0"}, "pilotnet": {"trunk"},
+            "komanda": {"encoder.clip"}, "features-lstm": {"encoder"}}
+
+
+@pytest.mark.parametrize("name", sorted(BRANCHES))
+def test_saliency_for_every_registered_model(name):
+    from steer.evaluate.explain import saliency
+    from steer.models import MODELS, create_model
+
+    assert set(BRANCHES) == set(MODELS)
+    frames = np.random.default_rng(0).integers(0, 256, (5, 3, 66, 200), dtype=np.uint8)
+    maps = saliency(create_model(name, targets=["steering"], **SMALL[name]), frames, chunk=3)
+    assert set(maps) == BRANCHES[name]
+    assert all(m.shape == (5, 66, 200) and m.min() >= 0 and m.max() == pytest.approx(1) for m in maps.values())
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_cache, tmp_path_factory):
+    return train(_config(tiny_cache, tmp_path_factory.mktemp("run") / "run", window=4))
+
+
+def test_diagnose_writes_the_health_of_a_checkpoint(tiny_run, capsys):
+    from steer.cli import main
+
+    main(["diagnose", "--run", str(tiny_run), "--window", "8"])
+    found = json.loads((tiny_run / "diagnose" / "diagnose.json").read_text())
+    assert found["drives"] == json.loads((tiny_run / "run.json").read_text())["split"]["val"]
+    assert found["windows"] == 5 and len(found["decay"]) == 8 and found["decay"][0] == 1.0
+    assert 1 <= found["effective_memory"] <= 8 and len(found["effective_memory_per_window"]) == 5
+    assert found["grad_norm"]["head"] > 0 and set(found["gate_saturation"]) == {"layer0/input", "layer0/forget",
+                                                                                   "layer0/output"}
+    assert (tiny_run / "diagnose" / "diagnose.png").stat().st_size > 1000
+    assert "effective memory" in capsys.readouterr().out
+
+
+def test_explain_writes_saliency_attribution_and_the_causal_check(tiny_run, tmp_path):
+    import cv2
+
+    from steer.cli import main
+
+    hood = np.zeros((66, 200), np.uint8)
+    hood[50:] = 255
+    cv2.imwrite(str(tmp_path / "hood.png"), hood)
+    drive = json.loads((tiny_run / "run.json").read_text())["split"]["test"][0]
+    main(["explain", "--run", str(tiny_run), "--drive", drive, "--mask", str(tmp_path / "hood.png"),
+          "--window", "6", "--out", str(tmp_path / "x")])
+    found = json.loads((tmp_path / "x" / "explain.json").read_text())
+    assert found["branches"] == ["encoder.appearance.0", "encoder.motion.0"] and found["ignored_pixels"] == 16 * 200
+    shares = found["attribution_over_time"]["share_by_frames_back"]
+    assert len(shares) == 6 and sum(shares) == pytest.approx(1)
+    check = found["causal_check"]
+    assert check["pixels_per_frame"] == round(0.05 * 50 * 200)
+    assert all(c["salient"] > 0 and c["ratio"] == pytest.approx(c["salient"] / c["random"])
+               for c in check["targets"].values())
+    for name in ("saliency.mp4", "saliency.png", "time.png"):
+        assert (tmp_path / "x" / name).stat().st_size > 1000
+
+
+def test_masked_pixels_are_never_salient_nor_masked():
+    from steer.evaluate.explain import causal_check, masked_frames
+    from steer.models import create_model
+
+    frames = np.random.default_rng(0).integers(0, 256, (3, 3, 66, 200), dtype=np.uint8)
+    pick = np.zeros((3, 66, 200), bool)
+    pick[1, 5, 7] = True
+    masked = masked_frames(frames, pick)
+    assert (masked[1, :, 5, 7] == 128).all() and (np.delete(masked.reshape(3, 3, -1), 5 * 200 + 7, 2)
+                                                   == np.delete(frames.reshape(3, 3, -1), 5 * 200 + 7, 2)).all()
+    ignore = np.zeros((66, 200), bool)
+    ignore[:, 100:] = True  # the right half: left out, though it is the most salient
+    salience = np.broadcast_to(np.linspace(0, 1, 200), (3, 66, 200))
+    model = create_model("pilotnet", targets=["steering"])
+    found = causal_check(model, frames, salience, 0.05, ignore)
+    assert found["pixels_per_frame"] == round(0.05 * 66 * 100)
+
+
+def test_pilotnet_attribution_lies_on_the_current_frame_only():
+    from steer.evaluate.explain import attribution_over_time
+    from steer.models import create_model
+
+    frames = np.random.default_rng(0).integers(0, 256, (10, 3, 66, 200), dtype=np.uint8)
+    shares = attribution_over_time(create_model("pilotnet", targets=["steering"]), frames, 0, window=4, samples=3)
+    assert shares[0] == pytest.approx(1) and np.allclose(shares[1:], 0)

@@ -84,16 +84,19 @@ def unroll(core: RecurrentCore, x: torch.Tensor, state, states: list | None = No
 def unrolled(model: SteerModel) -> Iterator[dict]:
     """While open, the model's recurrent core runs through `unroll`; yields {"states": [...], "gates":
     {name: [...]}} filled by every forward call (nothing for a model without a core)."""
-    record: dict = {"states": [], "gates": defaultdict(list)}
     core = getattr(model, "core", None)
     if not isinstance(core, RecurrentCore) or core.bidirectional:
-        yield record
+        yield {"states": [], "gates": defaultdict(list)}
         return
+    if "unrolled" in core.__dict__:  # already open: one record for the outer and inner users
+        yield core.unrolled
+        return
+    record = core.unrolled = {"states": [], "gates": defaultdict(list)}
     core.forward = lambda x, state: unroll(core, x, state, record["states"], record["gates"])
     try:
         yield record
     finally:
-        del core.forward  # the class's own again
+        del core.forward, core.unrolled  # the class's own forward again
 
 
 def state_gradient_curve(loss: torch.Tensor, states: list[tuple[torch.Tensor, ...]]) -> np.ndarray:
@@ -124,9 +127,12 @@ def window_decay(model: SteerModel, inputs: torch.Tensor, teacher: torch.Tensor,
     model.eval()
     try:
         with torch.enable_grad(), unrolled(model) as record:
+            start = len(record["states"])
             preds, _ = model(inputs, state)
             loss = ((preds[:, -1].float() - teacher[:, -1]) ** 2).mean()
-            return state_gradient_curve(loss, record["states"][-preds.shape[1]:])
+            curve = state_gradient_curve(loss, record["states"][start:])
+            del record["states"][start:]  # with their graphs
+            return curve
     finally:
         model.train(was_training)
 
