@@ -229,3 +229,19 @@ def test_pilotnet_attribution_lies_on_the_current_frame_only():
     frames = np.random.default_rng(0).integers(0, 256, (10, 3, 66, 200), dtype=np.uint8)
     shares = attribution_over_time(create_model("pilotnet", targets=["steering"]), frames, 0, window=4, samples=3)
     assert shares[0] == pytest.approx(1) and np.allclose(shares[1:], 0)
+
+
+def test_memory_task_holds_the_speed_through_dropped_runs_no_longer_than_max_gap():
+    from steer.world.glitches import DROPPED
+    from steer.world.memory import frames_unseen, memory_drive
+
+    drive = memory_drive(3, frames=300, max_gap=7, size=(8, 8))
+    speed, glitch = drive.signals["speed"].values, drive.signals["glitch"].values
+    unseen = frames_unseen(glitch)
+    assert unseen.max() == 7 and (unseen > 0).sum() == (glitch == DROPPED).sum() > 30
+    dropped = np.flatnonzero(unseen)
+    assert np.array_equal(speed[dropped], speed[dropped - unseen[dropped]])  # the speed of the last frame seen
+    assert (drive.frames[dropped] == 0).all() and (drive.frames[unseen == 0] >= 40).all()
+    levels = drive.frames[unseen == 0, 0, 0, 0].astype(float)
+    assert np.corrcoef(levels, speed[unseen == 0])[0, 1] > 0.999  # brightness shows the speed
+    assert np.array_equal(frames_unseen(np.array([1.0, 0, 1, 1, 0])), [1, 0, 1, 2, 0])
