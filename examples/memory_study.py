@@ -73,7 +73,8 @@ def study(args: argparse.Namespace) -> dict:
                 "effective_memory": health["effective_memory"], "decay": health["decay"]})
             print(f"{cell} seed {seed}: effective memory {health['effective_memory']}, error rises at "
                   f"k={rise(rmse, baseline)}, rmse k=0 {rmse[0]:.2f} k={args.max_gap} {rmse[-1]}")
-    write_json(out / "study.json", found)
+            write_json(out / "study.json", found)  # after every run: a study cut short keeps what it found
+            plot(found, Path(args.plot))
     return found
 
 
@@ -117,8 +118,7 @@ def main() -> None:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="cpu")
-    args = p.parse_args()
-    plot(study(args), Path(args.plot))
+    study(p.parse_args())
 
 
 if __name__ == "__main__":
