@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import MODEL_VARIANTS
 from torch import nn
 
 from steer.models.recurrent import RecurrentCore
@@ -245,3 +246,25 @@ def test_memory_task_holds_the_speed_through_dropped_runs_no_longer_than_max_gap
     levels = drive.frames[unseen == 0, 0, 0, 0].astype(float)
     assert np.corrcoef(levels, speed[unseen == 0])[0, 1] > 0.999  # brightness shows the speed
     assert np.array_equal(frames_unseen(np.array([1.0, 0, 1, 1, 0])), [1, 0, 1, 2, 0])
+
+
+@pytest.mark.parametrize("name,args", MODEL_VARIANTS)
+def test_decay_curve_for_every_model_variant_leaves_weights_gradients_and_statistics_alone(name, args):
+    from steer.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model(name, targets=["steering", "speed"], frame_shape=(3, 66, 200), **args)
+    if name == "features-lstm":
+        inputs = torch.randn(2, 6, model.feature_width)
+    else:
+        inputs = torch.randint(0, 256, (2, 6, 3, 66, 200), dtype=torch.uint8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    curve = health.window_decay(model, inputs, torch.randn(2, 6, 2))
+    assert model.training and all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # batch norm's statistics too
+    if not hasattr(model, "core"):
+        assert curve is None
+    else:
+        assert curve.shape == (6,) and curve[0] > 0 and np.isfinite(curve).all()
+        assert "forward" not in model.core.__dict__  # the core's own forward again
