@@ -268,3 +268,14 @@ def test_decay_curve_for_every_model_variant_leaves_weights_gradients_and_statis
     else:
         assert curve.shape == (6,) and curve[0] > 0 and np.isfinite(curve).all()
         assert "forward" not in model.core.__dict__  # the core's own forward again
+
+
+def test_diagnose_and_explain_refuse_bad_input_naming_it(tiny_run, tmp_path, refuse):
+    drive = json.loads((tiny_run / "run.json").read_text())["split"]["test"][0]
+    (tmp_path / "hood.png").write_text("not an image")
+    refuse(["explain", "--run", tiny_run, "--drive", "no-such-drive"], tiny_run, "no-such-drive")
+    refuse(["explain", "--run", tiny_run, "--drive", drive, "--mask", tmp_path / "hood.png"], tiny_run,
+           "--mask", "hood.png")
+    refuse(["explain", "--run", tiny_run, "--drive", drive, "--fraction", "1.5"], tiny_run, "--fraction")
+    refuse(["diagnose", "--run", tiny_run, "--window", "1"], tiny_run, "--window")
+    refuse(["diagnose", "--run", tiny_run, "--window", "500"], tiny_run, "--window")
