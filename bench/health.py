@@ -6,9 +6,9 @@ every epoch of every pair. Goal: 0.95 or more.
     .venv/bin/python bench/health.py [--pairs 4 --epochs 2 --model cnn-lstm --device cpu --threads 2]
 
 Frames are 64x64 (about the smallest the PilotNet-style convolutions take) and batches 2 x 8, so an
-epoch of 12 drives holds 135 steps a CPU gets through in minutes; a health check costs about one more
-forward and backward pass over a window, so the smaller the steps, the larger its share: this is
-the hard case.
+epoch of the 10 training drives' 2,000 frames holds 125 steps a CPU gets through in minutes; a health
+check costs about one more forward and backward pass over a window, so the smaller the steps, the
+larger its share: this is the hard case.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from steer.train.loop import train
 from steer.world.camera import Camera
 from steer.world.simulate import WorldConfig, generate_drives
 
-DRIVES, BATCH = 12, 2  # 0.9 x 12 x 200 frames in batches of 2 x 8: 135 steps an epoch
+DRIVES, BATCH = 12, 2  # 10 training drives of 200 frames in batches of 2 x 8: 125 steps an epoch
 
 
 def rates(config: TrainConfig) -> list[float]:
@@ -56,9 +56,8 @@ def main() -> None:
                                      threads=args.threads, health_every=every)
                 found[every] += rates(config)
     off, on = statistics.median(found[0]), statistics.median(found[args.every])
-    steps = round(0.9 * DRIVES * 200 / (BATCH * 8))
-    print(f"{args.model} on {args.device} ({args.threads} threads), batch {BATCH} x window 8, about {steps} steps an "
-          f"epoch, {args.pairs} pairs x {args.epochs} epochs:\n  without health {off:,.0f} frames/s, with health "
+    print(f"{args.model} on {args.device} ({args.threads} threads), batch {BATCH} x window 8, {DRIVES} drives, "
+          f"{args.pairs} pairs x {args.epochs} epochs:\n  without health {off:,.0f} frames/s, with health "
           f"every {args.every} steps {on:,.0f} frames/s: ratio {on / off:.3f}\n  per epoch: without "
           f"{[round(r) for r in found[0]]}, with {[round(r) for r in found[args.every]]}")
 
