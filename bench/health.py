@@ -31,7 +31,7 @@ DRIVES, BATCH = 12, 2  # 10 training drives of 200 frames in batches of 2 x 8: 1
 
 def rates(config: TrainConfig) -> list[float]:
     """frames/s of each epoch of one training run."""
-    return [epoch["frames_per_s"] for epoch in json.loads((train(config) / "history.json").read_text())]
+    return [epoch["train_frames_per_s"] for epoch in json.loads((train(config) / "history.json").read_text())]
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from steer.data.cache import FrameCache, write_json
 from steer.evaluate.evaluate import evaluate_run
 from steer.models import MODELS
 from steer.provenance import versions
-from steer.train.config import TrainConfig
+from steer.train.config import TrainConfig, check_model
 from steer.train.loop import train
 
 # Every model must see the same frames the same way, or the table compares nothing.
@@ -56,6 +56,11 @@ def _config(label: str, common: dict, own: dict, overrides: dict, out: Path) -> 
     config = TrainConfig.from_dict({"model": label, **common, **own, **overrides, "out": str(out / label)})
     if config.model not in MODELS:
         raise ValueError(f"model {label!r}: unknown model {config.model!r}; registered: {', '.join(sorted(MODELS))}")
+    try:  # refused now, not after the models before it have trained
+        config.check()
+        check_model(config)
+    except ValueError as error:
+        raise ValueError(f"model {label!r}: {error}") from None
     if not config.cache:
         raise ValueError("no frame cache to train on: give --cache (or cache in common)")
     return config
@@ -102,8 +107,9 @@ def train_or_reuse(config: TrainConfig) -> Path:
 def _entry(run: Path, metrics: dict) -> dict:
     info = json.loads((run / "run.json").read_text())
     history = json.loads((run / "history.json").read_text())
+    speeds = [h.get("train_frames_per_s", h.get("frames_per_s")) for h in history]  # named so since 2026-11-27
     return {"run": str(run), "config": info["config"], "split": info["split"], "parameters": info["parameters"],
-            "epochs": len(history), "frames_per_s": float(np.mean([h["frames_per_s"] for h in history])),
+            "epochs": len(history), "frames_per_s": float(np.mean(speeds)),
             "metrics": metrics}
 
 

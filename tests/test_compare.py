@@ -81,3 +81,21 @@ def test_the_readme_example_specs_make_valid_configs(example, tmp_path):
     spec = json.loads((Path(__file__).resolve().parents[1] / "examples" / example).read_text())
     configs = model_configs(spec, tmp_path, overrides={"cache": "CACHE"})
     assert {c.model for c in configs.values()} == {"pilotnet", "cnn-lstm", "komanda", "features-lstm"}
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "examples").glob("*.json")),
+                         ids=lambda p: p.name)
+def test_every_example_config_is_taken_by_its_verb_and_refused_by_the_other(path, tmp_path, refuse, capfd):
+    """examples/train.json is for `steer train --config`, the comparison specs for `steer compare --config`;
+    each verb refuses the other's, naming the file and the verb to use."""
+    from steer.train.config import TrainConfig
+
+    spec = json.loads(path.read_text())
+    if "models" in spec:
+        assert model_configs(spec, tmp_path, overrides={"cache": "c"})
+        refuse(["train", "--config", path, "--cache", "c", "--out", tmp_path / "run"], tmp_path, str(path),
+               "steer compare")
+    else:
+        assert TrainConfig.from_dict(spec).model == spec["model"]
+        refuse(["compare", "--config", path, "--cache", "c", "--out", tmp_path / "cmp"], tmp_path, str(path),
+               "steer train")

@@ -35,12 +35,15 @@ def test_streaming_equals_offline_predictions(tiny_cache, tmp_path, name, kwargs
 def test_state_resets_at_a_time_gap(tiny_cache, tmp_path):
     save_checkpoint(tmp_path / "ckpt", create_model("cnn-lstm", targets=["steering"]))
     frames = [np.array(f).transpose(1, 2, 0) for f in tiny_cache.drives[0].frames[:6]]
-    pilot = Pilot(tmp_path / "ckpt", max_gap_s=1.0)
+    pilot, carried = Pilot(tmp_path / "ckpt", max_gap_s=1.0), Pilot(tmp_path / "ckpt", max_gap_s=1.0)
     for i, f in enumerate(frames[:5]):
         pilot.step(f, i * 0.05)
+        carried.step(f, i * 0.05)
     after_gap = pilot.step(frames[5], 10.0)
     fresh = Pilot(tmp_path / "ckpt").step(frames[5], 0.0)
     assert after_gap == pytest.approx(fresh)
+    without_gap = carried.step(frames[5], 0.25)  # the state of the five frames before is carried
+    assert max(abs(without_gap[t] - fresh[t]) for t in fresh) > 1e-4
 
 
 def test_run_over_a_drive_writes_predictions_with_latency(tiny_cache, tmp_path):

@@ -123,7 +123,7 @@ def test_decoding_on_two_processes_equals_one_and_a_bad_image_leaves_nothing(tmp
     broken.write_bytes(broken.read_bytes()[:100])
     with pytest.raises(BadImage, match=broken.name):
         import_recording(folder, tmp_path / "cache3", size=(12, 16), processes=2)
-    assert [p.name for p in (tmp_path / "cache3").rglob("*")] == ["drives"]  # no manifest, no staged frames
+    assert list((tmp_path / "cache3").rglob("*")) == []  # no manifest, no staged frames
 
 
 def test_donkey_v2_deletions_by_index_and_empty_images(tmp_path):
@@ -357,20 +357,21 @@ def test_an_interrupted_import_is_done_again(tmp_path, monkeypatch):
     from steer.data import cache as cache_module
 
     folder = _sim(tmp_path / "sim", [_row(0), _row(100), _row(3000), _row(3100)])  # two drives (a gap)
-    write = cache_module._write_drive
+    commit = cache_module._commit
     calls = []
 
-    def crash_on_second(root, drive):
-        calls.append(drive.name)
+    def crash_on_second(root, staged, entry):
+        calls.append(entry["name"])
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return write(root, drive)
+        return commit(root, staged, entry)
 
-    monkeypatch.setattr(cache_module, "_write_drive", crash_on_second)
+    monkeypatch.setattr(cache_module, "_commit", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
         import_recording(folder, tmp_path / "cache", size=(33, 100))
-    monkeypatch.setattr(cache_module, "_write_drive", write)
+    monkeypatch.setattr(cache_module, "_commit", commit)
     assert [d.name for d in FrameCache(tmp_path / "cache").drives] == ["sim-00"]
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [".lock", "drives", "manifest.json"]
     assert sorted(p.name for p in (tmp_path / "cache" / "drives").iterdir()) == ["sim-00"]  # nothing staged left
     report = import_recording(folder, tmp_path / "cache", size=(33, 100))
     assert report["frames"] == 4 and len(FrameCache(tmp_path / "cache").drives) == 2

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from steer.world import car as carmodel
+from steer.world.camera import LANE_WIDTH_M
 from steer.world.glitches import DROPPED
 from steer.world.road import DS_M, generate_road
 from steer.world.simulate import WorldConfig, simulate_drive
@@ -68,8 +69,25 @@ def test_drive_has_frames_times_and_signals_in_units():
     assert drive.frames[~dropped].mean() > 50  # the clean frames show a scene
 
 
-def test_driver_keeps_the_car_in_its_lane():
-    drive = simulate_drive(WorldConfig(frames_per_drive=400, drop_rate=0, burst_rate=0), 5)
+def test_driver_keeps_the_car_in_its_lane(monkeypatch):
+    import steer.world.simulate as simulate
+
+    offsets = []
+
+    class Measuring:  # stands in for the camera: records where the car is across the road at each frame
+        def __init__(self, camera):
+            self.shape = (camera.height_px, camera.width_px, 3)
+
+        def render(self, road, x_m, y_m, yaw_rad, index, t_s, scenery):
+            offsets.append(road.project(x_m, y_m, index)[1])
+            return np.zeros(self.shape, np.uint8)
+
+    monkeypatch.setattr(simulate, "Renderer", Measuring)
+    world = WorldConfig(frames_per_drive=400, drop_rate=0, burst_rate=0)
+    drive = simulate_drive(world, 5)
+    lane = np.array(offsets) - world.driver.lane_offset_m  # metres left of the lane's centre
+    # a car 1.8 m wide stays inside its 3.6 m lane throughout, and near the middle on average
+    assert len(lane) == 400 and np.abs(lane).max() < (LANE_WIDTH_M - 1.8) / 2 and np.abs(lane).mean() < 0.3
     speed = drive.signals["speed"].values
     assert 3 < speed.min() and speed.max() < 30
     # the steering follows the bends: not constant, within the wheel's limits

@@ -80,3 +80,27 @@ def crop(text: str) -> tuple[float, float]:
     if not (0 <= top < 1 and 0 <= bottom < 1 and top + bottom < 1):
         raise argparse.ArgumentTypeError(f"{text}: each fraction in [0, 1), together under 1")
     return top, bottom
+
+
+def limits(text: str) -> dict[str, float]:
+    """NAME=MAX,...: the largest magnitude accepted per signal, in steer's unit, e.g. steering=20,speed=150."""
+    out = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r} is not NAME=MAX, e.g. steering=20") from None
+        if not (name.strip() and out[name.strip()] > 0):
+            raise argparse.ArgumentTypeError(f"{item!r}: a signal name and a positive maximum, e.g. steering=20")
+    return out
+
+
+def add_cache_writer_options(parser: argparse.ArgumentParser) -> None:
+    """What every verb that writes into a frame cache takes: how long to wait for another writer, how
+    far each signal may go."""
+    parser.add_argument("--lock-timeout", type=float, default=600.0, metavar="S",
+                        help="seconds to wait while another process writes to the cache (default 600)")
+    parser.add_argument("--limits", type=limits, metavar="NAME=MAX,...",
+                        help="widen a signal's physical range (largest magnitude in steer's unit), "
+                             "e.g. steering=20 (rad), speed=150 (m/s)")

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from steer.cli.common import add_train_options, read_json_file, train_flags
+from steer.errors import SteerError
 
 HELP = "train and evaluate several models on the same split, one table"
 OWN = ("model", "out")  # compare names each model by its label and trains it into OUT/<label>
@@ -23,6 +24,9 @@ def run(args: argparse.Namespace) -> None:
     from steer.compare import compare, model_configs, result_table
 
     spec = read_json_file(args.config) if args.config else {}
+    if spec and not {"common", "models"} & set(spec):
+        raise SteerError(f"--config {args.config} holds flat training options: that is one model, for steer train "
+                         '--config; steer compare takes {"common": {...}, "models": {label: {...}}}')
     labels = args.models.split(",") if args.models else None
     result = compare(model_configs(spec, args.out, labels, train_flags(args, OWN)), args.out)
     print(f"\nheld-out: {len(result['test']['drives'])} drives, {result['test']['frames']} frames\n"

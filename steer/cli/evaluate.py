@@ -12,7 +12,10 @@ HELP = "score a run on held-out drives beside the baselines, or a predictions fi
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", help="run folder written by steer train")
     p.add_argument("--cache", help="frame cache (default: the one the run trained on)")
-    p.add_argument("--drives", help="comma-separated drive names (default: the run's test drives)")
+    p.add_argument("--drives", help="comma-separated drive names (default: the run's test drives; with another "
+                                    "--cache, all its drives with frames)")
+    p.add_argument("--metrics-only", action="store_true",
+                   help="write metrics.json and predictions.csv only: no plots, video or HTML report")
     p.add_argument("--out", help="output folder (default: the run folder); with --predictions, a JSON file")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
     p.add_argument("--predictions", help="a predictions CSV to score (instead of --run)")
@@ -44,5 +47,7 @@ def run(args: argparse.Namespace) -> None:
     if args.predictions:
         return _score(args)
     drives = args.drives.split(",") if args.drives else None
-    metrics = evaluate_run(args.run, args.cache, drives, args.out, args.checkpoint)
+    metrics = evaluate_run(args.run, args.cache, drives, args.out, args.checkpoint, report=not args.metrics_only)
+    if not drives and args.cache:
+        print(f"scored on {len(metrics['drives'])} drives of {metrics['cache']} (give --drives to choose)")
     print(comparison_table({metrics["model_name"]: metrics["model"]}, metrics, metrics["units"]))

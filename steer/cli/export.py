@@ -19,7 +19,9 @@ def run(args: argparse.Namespace) -> None:
     from steer.drive.export import export_onnx, quantise_int8
     from steer.models import load_model
 
-    graph = export_onnx(load_model(args.checkpoint), args.out)
+    model = load_model(args.checkpoint)
+    model.require_streamable(f"exporting {args.checkpoint}")
+    graph = export_onnx(model, args.out)
     print(f"wrote {graph}")
     if args.int8:
         quantised = quantise_int8(graph)

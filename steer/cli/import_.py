@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 
-from steer.cli.common import crop, read_json_file, size
+from steer.cli.common import add_cache_writer_options, crop, read_json_file, size
 from steer.sources import FORMAT_OPTIONS
 
 HELP = "import recordings into a frame cache"
@@ -39,6 +39,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-unit", choices=["s", "ms", "us", "ns", "unix"], help="generic: (default s)")
     p.add_argument("--signals-only", action="store_true",
                    help="udacity, deeptesla, sullychen: the logs without images or video, as drives without frames")
+    add_cache_writer_options(p)
+    p.add_argument("--repeated-times", choices=["refuse", "drop"], default="refuse",
+                   help="rows whose time repeats the row before: refuse the import, or drop them (counted)")
+    p.add_argument("--odd-frames", choices=["refuse", "resize"], default="refuse",
+                   help="images of another size than their drive's first: refuse, or resize them (counted)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -49,5 +54,6 @@ def run(args: argparse.Namespace) -> None:
     options.update({k: getattr(args, k) for k in sorted(names) if getattr(args, k) not in (None, False)})
     for source in args.source:
         report = import_recording(source, args.out, args.format, args.size, args.crop, args.max_gap_s,
-                                  args.processes, **options)
+                                  args.processes, args.limits, args.repeated_times, args.odd_frames,
+                                  args.lock_timeout, **options)
         print(json.dumps(report, indent=1))

@@ -10,7 +10,8 @@ HELP = "train a model on a frame cache"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="JSON file of training options; flags override it")
+    p.add_argument("--config", help="JSON file of flat training options (e.g. examples/train.json); flags override "
+                                    "it. A comparison spec ({\"common\", \"models\"}) is for steer compare")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     add_train_options(p)
 
@@ -20,8 +21,14 @@ def run(args: argparse.Namespace) -> None:
     from steer.train.loop import train
 
     values = read_json_file(args.config) if args.config else {}
+    if {"common", "models"} & set(values):
+        raise SteerError(f"--config {args.config} is a comparison spec (common, models): run it with steer compare "
+                         "--config; steer train takes flat training options, e.g. examples/train.json")
     values.update(train_flags(args))
-    config = TrainConfig.from_dict(values)
+    try:
+        config = TrainConfig.from_dict(values)
+    except (TypeError, ValueError) as error:
+        raise SteerError(f"--config {args.config}: {error}" if args.config else str(error)) from None
     if not config.cache or not config.out:
         raise SteerError("--cache and --out are needed (as flags or in --config)")
     print(f"best checkpoint in {train(config, resume=args.resume) / 'best'}")

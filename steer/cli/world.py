@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
-from steer.cli.common import size
+from steer.cli.common import add_cache_writer_options, size
+from steer.errors import SteerError
 
 HELP = "generate synthetic drives into a frame cache"
 
@@ -22,24 +24,56 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replay", metavar="CACHE",
                    help="instead of generating drivers, replay the logs in this cache (e.g. signal-only imports)")
     p.add_argument("--speed-mps", type=float, help="--replay: constant speed for logs without one")
+    add_cache_writer_options(p)
 
 
 def run(args: argparse.Namespace) -> None:
-    from steer.data.cache import FrameCache
+    from steer.data.cache import FrameCache, write_drives
+    from steer.data.drive import SHORT_FRAMES
     from steer.world.camera import Camera
     from steer.world.simulate import WorldConfig, generate_drives
 
+    _check(args)
     height, width = args.size
     world = WorldConfig(frames_per_drive=args.frames, fps=args.fps, drop_rate=args.drop_rate,
                         burst_rate=args.burst_rate, camera=Camera(height_px=height, width_px=width))
-    if args.replay:
-        from steer.data.drive import Signal
-        from steer.world.replay import replay
+    drives = _replayed(args, world) if args.replay else generate_drives(world, args.drives, args.seed, args.processes)
+    if args.frames < SHORT_FRAMES:
+        print(f"steer world: note: drives of {args.frames} frames are shorter than one training window "
+              f"({SHORT_FRAMES})", file=sys.stderr)
+    write_drives(args.out, drives, args.lock_timeout)
+    print(f"{len(FrameCache(args.out).drives)} drives in {args.out}")
 
-        logs = FrameCache(args.replay).drives
-        drives = (replay(d.timestamps_s, {k: Signal(v, d.units[k]) for k, v in d.signals.items()}, world,
-                         args.seed + i, d.name, args.speed_mps) for i, d in enumerate(logs))
-    else:
-        drives = generate_drives(world, args.drives, args.seed, args.processes)
-    cache = FrameCache.create(args.out, drives)
-    print(f"{len(cache.drives)} drives in {args.out}")
+
+def _check(args: argparse.Namespace) -> None:
+    """Refuse flags no world can be made with, and a cache it cannot write to, before anything is written."""
+    from steer.data.cache import read_manifest
+    from steer.data.drive import LIMITS
+
+    read_manifest(args.out)
+    for flag, value in (("--drives", args.drives), ("--processes", args.processes)):
+        if value < 1:
+            raise SteerError(f"{flag} {value}: at least 1")
+    if args.seed < 0:
+        raise SteerError(f"--seed {args.seed}: a seed is 0 or more")
+    limit = (args.limits or {}).get("speed", LIMITS["speed", "m/s"])
+    if args.speed_mps is not None and not 0 < args.speed_mps <= limit:
+        raise SteerError(f"--speed-mps {args.speed_mps}: a speed above 0 and at most {limit:g} m/s "
+                         f"(widen with --limits speed=...)")
+
+
+def _replayed(args: argparse.Namespace, world):
+    """The logs of the cache `--replay` names, each checked, then replayed in the world."""
+    from steer.data.cache import FrameCache
+    from steer.data.drive import Signal
+    from steer.world.replay import replay
+    from steer.world.simulate import check_log
+
+    logs = FrameCache(args.replay).drives
+    if not logs:
+        raise SteerError(f"--replay {args.replay}: the cache holds no drives")
+    signals = [{k: Signal(v, d.units[k]) for k, v in d.signals.items()} for d in logs]
+    for log, named in zip(logs, signals):
+        check_log(f"--replay {args.replay} drive {log.name}", named, args.limits, args.speed_mps)
+    return (replay(d.timestamps_s, named, world, args.seed + i, d.name, args.speed_mps)
+            for i, (d, named) in enumerate(zip(logs, signals)))

@@ -2,12 +2,19 @@
 
 Layout (plain files a person can open):
 
-    cache/manifest.json                 frame shape, and per drive: name, frame count, signal units, hash
-    cache/drives/<name>/frames.npy      (N, C, H, W) uint8, channels first: the shape the model eats
-    cache/drives/<name>/signals.csv     time_s and one column per signal
+    cache/manifest.json                 frame shape, and per drive: name, folder, frame count, signal units,
+                                        hash, and the sha256 of its two files
+    cache/drives/<folder>/frames.npy    (N, C, H, W) uint8, channels first: the shape the model eats
+    cache/drives/<folder>/signals.csv   time_s and one column per signal
+    cache/.lock                         the writers' lock (filelock); it names the process holding it
+    cache/.staging/<host>-<pid>/        what one writer prepares before it holds the lock
 
-A drive is written under a temporary name and renamed when complete, and the manifest is replaced
-atomically after each drive, so an interrupted write leaves a valid cache holding the finished drives.
+Safe to share: a writer stages a drive's files unlocked, then, holding the lock, moves them into a
+folder no manifest entry names and replaces the manifest: the manifest is the commit point, so it never
+names a folder before that folder is complete. What an interrupted writer left (a folder no entry
+names, the staging of a process that is gone) is swept by the next writer. Opening a cache checks
+every entry's files against the shapes it records (again if a writer replaced the manifest meanwhile);
+`verify` re-hashes them.
 """
 from __future__ import annotations
 
@@ -15,16 +22,25 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import sys
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from steer.data.drive import Drive
+from steer.errors import SteerError
 
 MANIFEST = "manifest.json"
+LOCK = ".lock"
+STAGING = ".staging"
+FILES = ("frames.npy", "signals.csv")
+ENTRY_KEYS = {"name", "frames", "frame_shape", "units", "hash", "meta"}
 
 
 @dataclass
@@ -76,21 +92,99 @@ def drive_hash(drive: Drive) -> str:
 
 def read_manifest(root: str | Path) -> dict:
     """The manifest of the cache at `root`, or an empty one where there is no cache yet; reading it
-    opens no drive."""
+    opens no drive. A truncated or garbled manifest is one error naming the file."""
     path = Path(root) / MANIFEST
-    return json.loads(path.read_text()) if path.exists() else {"version": 1, "drives": []}
+    if not path.exists():
+        return {"version": 1, "drives": []}
+    try:
+        manifest = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        where = f" line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
+        raise SteerError(f"{path}{where}: the frame cache's manifest is truncated or garbled ({error}); "
+                         f"restore it, or import the recordings again into a new cache") from None
+    entries = manifest.get("drives") if isinstance(manifest, dict) else None
+    bad = next((i for i, e in enumerate(entries or []) if not (isinstance(e, dict) and ENTRY_KEYS <= set(e))), None)
+    if not isinstance(entries, list) or bad is not None:
+        what = "no list of drives" if not isinstance(entries, list) else f"drive entry {bad} lacks {sorted(ENTRY_KEYS)}"
+        raise SteerError(f"{path}: not a frame cache's manifest ({what}); restore it, or import the recordings "
+                         f"again into a new cache")
+    return manifest
+
+
+def folder_of(entry: dict) -> str:
+    return entry.get("folder", entry["name"])  # caches written before folders were recorded: the name
+
+
+def problem(root: str | Path, entry: dict, content: bool = False) -> str | None:
+    """What is wrong with a manifest entry's files (missing, another shape, with `content` another
+    sha256 than recorded), or None."""
+    folder = Path(root) / "drives" / folder_of(entry)
+    missing = [name for name in FILES if not (folder / name).is_file()]
+    if missing:
+        return f"{folder} lacks {', '.join(missing)}"
+    try:
+        frames = np.load(folder / "frames.npy", mmap_mode="r")
+    except (OSError, ValueError) as error:
+        return f"{folder / 'frames.npy'} is unreadable ({error})"
+    want = (entry["frames"], *entry["frame_shape"])
+    if frames.dtype != np.uint8 or frames.shape[1:] != want[1:] or len(frames) not in (0, want[0]):
+        return f"{folder / 'frames.npy'} holds {frames.dtype} {frames.shape}, the manifest says uint8 {want}"
+    rows = _count_rows(folder / "signals.csv")
+    if rows != entry["frames"]:
+        return f"{folder / 'signals.csv'} has {rows} rows, the manifest says {entry['frames']}"
+    for name, digest in (entry.get("sha256", {}) if content else {}).items():
+        if file_sha256(folder / name) != digest:
+            return f"{folder / name} does not match the sha256 recorded when it was written"
+    return None
+
+
+def _count_rows(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(1 for line in f if line.strip()) - 1  # less the header
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def repair_hint(root: str | Path, entry: dict) -> str:
+    source = entry["meta"].get("source")
+    if source in ("world", "world-replay"):
+        return f"write it again with steer world --out {root}"
+    return f"import {source} again with steer import --out {root}" if source else "write it again"
+
+
+def verify(root: str | Path) -> dict[str, str | None]:
+    """Every drive of the cache at `root` with what is wrong with its files (None: nothing), their
+    contents re-hashed against the sha256 recorded when they were written."""
+    return {entry["name"]: problem(root, entry, content=True) for entry in read_manifest(root)["drives"]}
+
+
+def staging(root: str | Path) -> Path:
+    """This process's folder for what it writes before it holds the cache's lock."""
+    return Path(root) / STAGING / f"{socket.gethostname()}-{os.getpid()}"
 
 
 def stage_frames(root: str | Path, name: str, count: int, size: tuple[int, int]) -> tuple[Path, int]:
-    """A new (count, 3, *size) uint8 .npy file in the cache at `root` for drive `name`'s frames, which
-    decoders fill in place before the drive is complete; a Drive naming it as `frames_file` is moved
-    into the cache, not copied. Returns the path and the byte offset where the frames start."""
-    path = Path(root) / "drives" / f".{name}.frames.npy"
+    """A new (count, 3, *size) uint8 .npy file in the cache at `root`'s staging for drive `name`'s frames,
+    which decoders fill in place before the drive is complete; a Drive naming it as `frames_file` is
+    moved into the cache, not copied. Returns the path and the byte offset where the frames start."""
+    path = staging(root) / f"{name}.frames.npy"
     path.parent.mkdir(parents=True, exist_ok=True)
     frames = np.lib.format.open_memmap(path, "w+", np.uint8, (count, 3, *size))  # sparse until written
     offset = frames.offset
     del frames
     return path, offset
+
+
+def unstage(root: str | Path) -> None:
+    """Remove this process's staging folder if nothing is left in it."""
+    for folder in (staging(root), Path(root) / STAGING):
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 @contextmanager
@@ -111,23 +205,94 @@ def write_json(path: Path, data: dict | list) -> None:
         tmp.write_text(json.dumps(data, indent=1))
 
 
+def _name_holder(fd: int) -> None:
+    """Write into the lock file who holds it, for a writer that has to wait."""
+    note = f"process {os.getpid()} on {socket.gethostname()} ({' '.join(sys.argv[:4])}), since {time.ctime()}"
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, note.encode(), 0)
+
+
+@contextmanager
+def locked(root: str | Path, timeout_s: float = 600.0) -> Iterator[None]:
+    """Hold the writers' lock of the cache at `root` (re-entrant in one process): a second writer waits
+    up to `timeout_s`, saying whom it waits for, then gives up naming the cache and the holder. Sweeps
+    what interrupted writers left."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(root / LOCK, is_singleton=True, on_acquired=_name_holder)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = (root / LOCK).read_text(errors="replace").strip() or "another process"
+        print(f"waiting for the frame cache {root}: {holder} is writing to it", file=sys.stderr)
+        try:
+            lock.acquire(timeout=timeout_s)
+        except Timeout:
+            raise SteerError(f"the frame cache {root} is locked by {holder}; waited {timeout_s:g} s: try again "
+                             f"when it is done, or wait longer with --lock-timeout") from None
+    try:
+        _sweep(root)
+        yield
+    finally:
+        lock.release()
+
+
+def _sweep(root: Path) -> None:
+    """Remove drive folders no manifest entry names and the staging of processes that are gone."""
+    used = {folder_of(entry) for entry in read_manifest(root)["drives"]}
+    for path in (root / "drives").iterdir() if (root / "drives").is_dir() else ():
+        if path.name not in used:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    host = socket.gethostname()
+    for path in (root / STAGING).iterdir() if (root / STAGING).is_dir() else ():
+        owner, _, pid = path.name.rpartition("-")
+        if owner == host and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 class FrameCache:
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        path = self.root / MANIFEST
-        if not path.exists():
+        if not (self.root / MANIFEST).exists():
             raise FileNotFoundError(f"{self.root} is not a frame cache: {MANIFEST} is missing")
-        self.manifest = json.loads(path.read_text())
-        self.drives = [self._open(entry) for entry in self.manifest["drives"]]
+        for attempt in range(3):  # a writer that commits meanwhile removes the folder of a drive it replaced
+            self.manifest = read_manifest(self.root)
+            try:
+                self._check(self.manifest)
+                self.drives = [self._open(entry) for entry in self.manifest["drives"]]
+                return
+            except (SteerError, OSError, ValueError):
+                if attempt == 2 or read_manifest(self.root) == self.manifest:
+                    raise
+
+    def _check(self, manifest: dict) -> None:
+        """Refuse a manifest entry whose files are missing or of other shapes, naming the drive and the repair."""
+        damaged = {e["name"]: p for e in manifest["drives"] if (p := problem(self.root, e))}
+        if damaged:
+            name, what = next(iter(damaged.items()))
+            entry = next(e for e in manifest["drives"] if e["name"] == name)
+            others = f" (and {len(damaged) - 1} more: steer verify {self.root} lists them)" if len(damaged) > 1 else ""
+            raise SteerError(f"the frame cache {self.root} has damaged drive {name!r}{others}: {what}; "
+                             f"{repair_hint(self.root, entry)} to repair it")
 
     @staticmethod
-    def create(root: str | Path, drives: "list[Drive] | object") -> "FrameCache":
+    def create(root: str | Path, drives: Iterable[Drive]) -> "FrameCache":
         """Write `drives` (any iterable) into a cache at `root` (see `write_drives`) and open it."""
         write_drives(root, drives)
         return FrameCache(root)
 
     def _open(self, entry: dict) -> CachedDrive:
-        folder = self.root / "drives" / entry["name"]
+        folder = self.root / "drives" / folder_of(entry)
         frames = np.load(folder / "frames.npy", mmap_mode="r")
         table = np.loadtxt(folder / "signals.csv", delimiter=",", skiprows=1, ndmin=2)
         columns = (folder / "signals.csv").open().readline().strip().split(",")
@@ -150,38 +315,60 @@ class FrameCache:
         return {d["name"]: d["hash"] for d in self.manifest["drives"]}
 
 
-def write_drives(root: str | Path, drives: "list[Drive] | object") -> None:
-    """Write `drives` (any iterable) into a cache at `root`, replacing drives of the same name. Opens
-    none of the cache's drives: that costs about 0.5 ms a drive, which an import into a large cache
-    would pay for nothing."""
+def write_drives(root: str | Path, drives: Iterable[Drive], lock_timeout_s: float = 600.0) -> None:
+    """Write `drives` (any iterable) into a cache at `root`, replacing drives of the same name; each is
+    staged unlocked, then committed under the lock. Opens none of the cache's drives: that costs about
+    0.5 ms a drive, which an import into a large cache would pay for nothing."""
     root = Path(root)
-    (root / "drives").mkdir(parents=True, exist_ok=True)
-    path = root / MANIFEST
-    manifest = read_manifest(root)
-    for drive in drives:
-        entry = _write_drive(root, drive)
-        if manifest.setdefault("frame_shape", entry["frame_shape"]) != entry["frame_shape"]:
-            raise ValueError(f"drive {drive.name!r} has frames {entry['frame_shape']}, the cache at "
-                             f"{root} holds {manifest['frame_shape']}")
-        manifest["drives"] = [d for d in manifest["drives"] if d["name"] != drive.name] + [entry]
-        write_json(path, manifest)
+    try:
+        for drive in drives:
+            staged, entry = _stage_drive(root, drive)
+            try:
+                with locked(root, lock_timeout_s):
+                    _commit(root, staged, entry)
+            finally:
+                shutil.rmtree(staged, ignore_errors=True)
+    finally:
+        unstage(root)
 
 
-def _write_drive(root: Path, drive: Drive) -> dict:
-    folder = root / "drives" / drive.name
-    tmp = root / "drives" / f".{drive.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+def _stage_drive(root: Path, drive: Drive) -> tuple[Path, dict]:
+    """The drive's files in a staging folder, and its manifest entry."""
+    staged = staging(root) / f"{drive.name}.drive"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
     if drive.frames_file:
-        os.replace(drive.frames_file, tmp / "frames.npy")
+        os.replace(drive.frames_file, staged / "frames.npy")
     else:  # one write() call: writing through a memory map costs a page fault per 4 KiB
-        np.save(tmp / "frames.npy", drive.frames.transpose(0, 3, 1, 2))
+        np.save(staged / "frames.npy", drive.frames.transpose(0, 3, 1, 2))
     names = sorted(drive.signals)
     table = np.column_stack([drive.timestamps_s] + [drive.signals[n].values for n in names])
-    np.savetxt(tmp / "signals.csv", table, delimiter=",", header=",".join(["time_s"] + names),
+    np.savetxt(staged / "signals.csv", table, delimiter=",", header=",".join(["time_s"] + names),
                comments="", fmt="%.17g")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
-    return {"name": drive.name, "frames": len(drive), "frame_shape": [3, *drive.frames.shape[1:3]],
-            "units": {n: drive.signals[n].unit for n in names}, "hash": drive_hash(drive),
-            "meta": drive.meta}
+    entry = {"name": drive.name, "frames": len(drive), "frame_shape": [3, *drive.frames.shape[1:3]],
+             "units": {n: drive.signals[n].unit for n in names}, "hash": drive_hash(drive),
+             "sha256": {name: file_sha256(staged / name) for name in FILES}, "meta": drive.meta}
+    return staged, json.loads(json.dumps(entry))  # as the manifest will hold it (lists, not tuples)
+
+
+def _commit(root: Path, staged: Path, entry: dict) -> None:
+    """Move a staged drive into a folder no entry names, then replace the manifest (the commit point),
+    then remove the folder of the entry it replaced. A drive already there, intact and equal, stays."""
+    manifest = read_manifest(root)
+    if manifest.setdefault("frame_shape", entry["frame_shape"]) != entry["frame_shape"]:
+        raise ValueError(f"drive {entry['name']!r} has frames {entry['frame_shape']}, the cache at "
+                         f"{root} holds {manifest['frame_shape']}: write it into another cache")
+    drives = manifest["drives"]
+    at = next((i for i, d in enumerate(drives) if d["name"] == entry["name"]), len(drives))
+    old = drives[at] if at < len(drives) else None
+    if old and {**old, "folder": None} == {**entry, "folder": None} and not problem(root, old, content=True):
+        return
+    used = {folder_of(d) for d in drives}
+    folder = next(f for k in range(len(used) + 1) if (f := entry["name"] + (f".{k}" if k else "")) not in used)
+    shutil.rmtree(root / "drives" / folder, ignore_errors=True)  # an interrupted writer's, never committed
+    (root / "drives").mkdir(parents=True, exist_ok=True)
+    os.replace(staged, root / "drives" / folder)
+    drives[at:at + 1] = [{**entry, "folder": folder}]
+    write_json(root / MANIFEST, manifest)
+    if old and folder_of(old) != folder:
+        shutil.rmtree(root / "drives" / folder_of(old), ignore_errors=True)

@@ -20,6 +20,15 @@ SIGNAL_UNITS = {
     "glitch": "code",  # 0 clean, 1 dropped (black) frame, 2 noise burst
 }
 
+# The largest magnitude of a signal in a unit that a car can produce: beyond it the value is almost
+# surely in another unit (degrees read as radians, km/h as m/s), so it is refused unless the user
+# widens the range. A steering wheel locks within two turns each way; a normalised steering value
+# lies in -1..1, plus a side camera's correction; throttle is -1..1 (negative: reverse, as donkeycar
+# records it), brake 0..1.
+LIMITS = {("steering", "rad"): 4 * np.pi, ("steering", "1"): 2.0, ("speed", "m/s"): 100.0,
+          ("throttle", "1"): 1.0, ("brake", "1"): 1.0}
+SHORT_FRAMES = 8  # the default training window: a drive with fewer frames gives no window to train on
+
 
 @dataclass
 class Signal:
@@ -58,9 +67,31 @@ class Drive:
             if signal.values.shape != (n,):
                 raise ValueError(f"drive {self.name!r}: signal {key!r} has shape "
                                  f"{signal.values.shape}, expected ({n},)")
-            if np.isnan(signal.values).any():
-                row = int(np.argmax(np.isnan(signal.values)))
-                raise ValueError(f"drive {self.name!r}: signal {key!r} is NaN at frame {row}")
+            if not np.isfinite(signal.values).all():
+                row = int(np.argmax(~np.isfinite(signal.values)))
+                value = "NaN" if np.isnan(signal.values[row]) else signal.values[row]
+                raise ValueError(f"drive {self.name!r}: signal {key!r} is {value} at frame {row}")
 
     def __len__(self) -> int:
         return len(self.timestamps_s)
+
+
+def out_of_range(signals: dict[str, Signal], limits: dict[str, float] | None = None) -> tuple[str, int, float] | None:
+    """The first signal value beyond its physical range (LIMITS, or `limits` by signal name, which
+    widen or narrow it) as (signal, row, limit), or None."""
+    for key, signal in signals.items():
+        limit = (limits or {}).get(key, LIMITS.get((key, signal.unit)))
+        beyond = np.flatnonzero(np.abs(signal.values) > limit) if limit is not None else []
+        if len(beyond):
+            return key, int(beyond[0]), limit
+    return None
+
+
+def range_message(key: str, signal: Signal, row: int, limit: float, hint: str | None) -> str:
+    """Why a value beyond its range is refused and the two ways on: the unit flag, or a wider range."""
+    value, unit = signal.values[row], "" if signal.unit == "1" else f" {signal.unit}"  # "1": a plain number
+    what = (f"a steering wheel's lock (±{limit:.4g} rad, ±{np.degrees(limit):.0f}°)"
+            if (key, signal.unit) == ("steering", "rad") else f"its range (±{limit:g}{unit})")
+    fix = f"say so ({hint})" if hint else "convert it"
+    return (f"{key} is {value:g}{unit}, beyond {what}: if the log is in another unit, {fix}; "
+            f"if the value is real, widen the range with --limits {key}={np.ceil(abs(value)):g}")

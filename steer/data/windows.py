@@ -71,15 +71,18 @@ def stateful_batches(lengths: list[int], length: int, batch_size: int,
     """Batches of lanes; step k of a lane directly follows step k-1 of the same lane.
 
     The drives, in random order, are laid end to end as back-to-back windows and cut into `batch_size`
-    equal lanes. The state is reset where a drive starts and where a cut falls inside a drive, so no
-    state ever flows from one drive into another; the last lane is padded with weight-zero windows.
+    lanes as equal as they can be. The state is reset where a drive starts and where a cut falls inside
+    a drive, so no state ever flows from one drive into another; lanes shorter than the longest (or empty,
+    where there are fewer windows than lanes) are padded with weight-zero windows: every batch has
+    `batch_size` rows, so every rank of a distributed run gets its full share.
     """
     sequence = [Window(int(d), s, reset=(s == 0)) for d in rng.permutation(len(lengths))
                 for s in range(0, lengths[d] - length + 1, length)]
     if not sequence:
         raise ValueError(f"no drive is as long as a window of {length} frames")
-    steps = -(-len(sequence) // batch_size)
-    lanes = [sequence[i:i + steps] for i in range(0, len(sequence), steps)]
-    lanes = [[replace(lane[0], reset=True)] + lane[1:] for lane in lanes]
+    cuts = np.linspace(0, len(sequence), batch_size + 1).round().astype(int)
+    lanes = [sequence[a:b] for a, b in zip(cuts, cuts[1:])]
+    lanes = [[replace(lane[0], reset=True)] + lane[1:] if lane else [] for lane in lanes]
     padding = replace(sequence[0], weight=0.0)
+    steps = max(len(lane) for lane in lanes)
     return [[lane[k] if k < len(lane) else padding for lane in lanes] for k in range(steps)]

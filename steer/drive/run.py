@@ -20,11 +20,17 @@ Frame = tuple[str, int, float, np.ndarray]  # drive, frame number, time (s), RGB
 
 
 def video_frames(path: str | Path, fps: float | None = None) -> Iterator[Frame]:
-    """Every decodable frame; a video that ends before its header says gets a warning naming where."""
+    """Every decodable frame; a video that ends before its header says gets a warning naming where. A
+    file that is not a video is refused here, before any output is written."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--video {path}: no such file")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise FileNotFoundError(f"{path}: cannot open the video")
-    rate = fps or capture.get(cv2.CAP_PROP_FPS) or 30.0
+        raise ValueError(f"--video {path}: OpenCV cannot read it as a video (damaged, or not a video)")
+    return _video(capture, Path(path), fps or capture.get(cv2.CAP_PROP_FPS) or 30.0)
+
+
+def _video(capture: cv2.VideoCapture, path: Path, rate: float) -> Iterator[Frame]:
     claimed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
     index = 0
     try:
@@ -32,7 +38,7 @@ def video_frames(path: str | Path, fps: float | None = None) -> Iterator[Frame]:
             ok, bgr = capture.read()
             if not ok:
                 break
-            yield Path(path).stem, index, index / rate, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            yield path.stem, index, index / rate, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             index += 1
     finally:
         capture.release()
@@ -59,16 +65,25 @@ def camera_frames(device: int) -> Iterator[Frame]:
 
 def image_frames(folder: str | Path, fps: float) -> Iterator[Frame]:
     """Images in name order (numbers in names sorted as numbers), timed by `fps`."""
+    paths = image_paths(folder)  # checked now, not at the first frame
+    return ((Path(folder).name, index, index / fps, read_image(path)) for index, path in enumerate(paths))
+
+
+def image_paths(folder: str | Path) -> list[Path]:
+    """The folder's images in name order; none is an error, not an empty run."""
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"--images {folder}: no such folder")
     paths = sorted((p for p in Path(folder).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")),
                    key=lambda p: (len(p.stem), p.stem))
-    for index, path in enumerate(paths):
-        yield Path(folder).name, index, index / fps, read_image(path)
+    if not paths:
+        raise ValueError(f"--images {folder}: no .jpg, .jpeg or .png image in the folder")
+    return paths
 
 
 def drive_frames(cache: str | Path, name: str) -> Iterator[Frame]:
-    drive, = FrameCache(cache).by_name([name])
-    for index, (frame, t) in enumerate(zip(drive.frames, drive.timestamps_s)):
-        yield drive.name, index, float(t), np.array(frame).transpose(1, 2, 0)
+    drive, = FrameCache(cache).by_name([name])  # a missing drive refused now, before any output
+    return ((drive.name, index, float(t), np.array(frame).transpose(1, 2, 0))
+            for index, (frame, t) in enumerate(zip(drive.frames, drive.timestamps_s)))
 
 
 def run(pilot: Pilot, frames: Iterator[Frame], out: str | Path, realtime_fps: float | None = None,

@@ -3,7 +3,6 @@ overlay video and an HTML report of it all."""
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from steer.evaluate.report import error_histogram, write_report
 from steer.evaluate.video import write_overlay
 from steer.models import SteerModel, load_model
 from steer.models.sequence import predict_drive
+from steer.train.checkpoint import read_run
 
 
 def _write_predictions(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
@@ -30,7 +30,7 @@ def _write_predictions(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray,
 
 def _open_run(run: Path, cache: str | Path | None, checkpoint: str) -> tuple[dict, FrameCache, SteerModel]:
     """The run's record, its cache (or another) and the model of one of its checkpoints."""
-    info = json.loads((run / "run.json").read_text())
+    info = read_run(run)
     return info, FrameCache(cache or info["config"]["cache"]), load_model(run / checkpoint)
 
 
@@ -46,38 +46,59 @@ def view_drive(run: str | Path, drive_name: str, out: str | Path, cache: str | P
     return out
 
 
+def held_out(info: dict, frame_cache: FrameCache, drives: list[str] | None) -> list[str]:
+    """The drives to score: those named; else the run's test drives in its own cache, or every drive with
+    frames of another cache (the run's test drives are not in it)."""
+    if drives:
+        return drives
+    if Path(frame_cache.root).resolve() == Path(info["config"]["cache"]).resolve():
+        return info["split"]["test"]
+    names = [d.name for d in frame_cache.drives if len(d.frames)]
+    if not names:
+        raise ValueError(f"the cache at {frame_cache.root} has no drive with frames to evaluate on")
+    return names
+
+
 def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[str] | None = None,
-                 out: str | Path | None = None, checkpoint: str = "best") -> dict:
-    """Score a run's checkpoint on `drives` (default: the run's test drives) and write metrics.json,
-    predictions.csv, predictions.png, errors.png, a WebM of the first drive and report.html into
-    `out` (default: the run folder)."""
+                 out: str | Path | None = None, checkpoint: str = "best", report: bool = True) -> dict:
+    """Score a run's checkpoint on `drives` (default: see `held_out`) and write metrics.json and
+    predictions.csv into `out` (default: the run folder); with `report`, also predictions.png,
+    errors.png, a WebM of the first drive and report.html."""
     run = Path(run)
     info, frame_cache, model = _open_run(run, cache, checkpoint)
-    names = drives or info["split"]["test"]
-    held_out = frame_cache.by_name(names)
+    names = held_out(info, frame_cache, drives)
+    held = frame_cache.by_name(names)
     rows = []
-    for drive in held_out:
+    for drive in held:
         preds = predict_drive(model, drive)
         rows.append((drive.name, drive.timestamps_s, drive.targets(model.targets), preds))
     truth = np.concatenate([r[2] for r in rows])
     preds = np.concatenate([r[3] for r in rows])
     scores = scores_with_baselines(truth, preds, model.target_mean.numpy(), model.targets)
-    first = held_out[0]
-    units = first.units
+    first = held[0]
     metrics = {**scores, "model_name": info["config"]["model"], "checkpoint": str(run / checkpoint),
-               "drives": names, "frames": int(len(truth)), "units": {t: units.get(t, "?") for t in model.targets}}
+               "cache": str(frame_cache.root), "drives": names, "frames": int(len(truth)),
+               "units": {t: first.units.get(t, "?") for t in model.targets}}
     out = Path(out or run)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", metrics)
     _write_predictions(out / "predictions.csv", rows, model.targets)
-    title = " ".join(f"{t} RMSE {scores['model'][t]['rmse']:.3g}" for t in model.targets)
-    plot_predictions(out / "predictions.png", rows[:4], model.targets, metrics["units"],
+    if report:
+        _write_report(out, info, metrics, rows, first)
+    return metrics
+
+
+def _write_report(out: Path, info: dict, metrics: dict, rows: list, first) -> None:
+    """Plots, error histograms, an overlay video of the first drive and report.html holding them all."""
+    targets = list(metrics["units"])
+    truth, preds = np.concatenate([r[2] for r in rows]), np.concatenate([r[3] for r in rows])
+    title = " ".join(f"{t} RMSE {metrics['model'][t]['rmse']:.3g}" for t in targets)
+    plot_predictions(out / "predictions.png", rows[:4], targets, metrics["units"],
                      f"{info['config']['model']} on held-out drives: {title}")
-    error_histogram(out / "errors.png", truth, preds, model.targets, metrics["units"])
+    error_histogram(out / "errors.png", truth, preds, targets, metrics["units"])
     video = None
     if len(first.frames):
         video = out / f"{first.name.replace('@', '_').replace(':', '-')}.webm"
-        write_overlay(video, first.frames, first.timestamps_s, rows[0][2], rows[0][3], model.targets,
+        write_overlay(video, first.frames, first.timestamps_s, rows[0][2], rows[0][3], targets,
                       first.units.get("steering", "rad"))
     write_report(out, metrics, info, video)
-    return metrics

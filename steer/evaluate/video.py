@@ -2,6 +2,9 @@
 steering wheel drawn over it, bars for speed and throttle, and the running RMSE of the steering."""
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -48,6 +51,21 @@ def overlay_frame(frame: np.ndarray, truth: dict[str, float], pred: dict[str, fl
     return image
 
 
+@contextmanager
+def _muted_stderr():
+    """OpenCV's FFmpeg back end warns that the VP80 tag is 'not supported' by WebM (it writes VP8 all the
+    same) with a bare fprintf that cv2's log level does not reach: muted at the file descriptor."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def write_overlay(path: str | Path, frames: np.ndarray, times_s: np.ndarray, truth: np.ndarray, preds: np.ndarray,
                   targets: list[str], steering_unit: str, still: str | Path | None = None) -> None:
     """MP4 of `frames` (N, C, H, W) at their own rate; `still`, if given, gets a PNG of the middle frame."""
@@ -65,9 +83,11 @@ def write_overlay(path: str | Path, frames: np.ndarray, times_s: np.ndarray, tru
                                   dict(zip(targets, preds[i])), float(np.sqrt(squared / (i + 1))), wheel_scale)
             if writer is None:
                 codec = "VP80" if path.suffix == ".webm" else "mp4v"  # WebM plays in browsers, MP4v in players
-                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, image.shape[1::-1])
+                with _muted_stderr():
+                    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, image.shape[1::-1])
                 if not writer.isOpened():
-                    raise RuntimeError(f"{path}: OpenCV cannot open a {codec} video writer on {tmp}")
+                    raise OSError(f"{path}: OpenCV cannot open a {codec} video writer on {tmp} (is there such a "
+                                  "folder?)")
             writer.write(image)
             if still is not None and i == len(frames) // 2:
                 cv2.imwrite(str(still), image)

@@ -2,10 +2,15 @@
 branches on the kind of model: a new model is one module here plus one `@register_model`."""
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from steer.models.base import SteerModel
@@ -27,11 +32,59 @@ def create_model(name: str, **kwargs) -> SteerModel:
     return MODELS[name](**kwargs)
 
 
-def load_model(folder: str | Path, map_location: str = "cpu") -> SteerModel:
+def model_options(name: str) -> list[str]:
+    """The keyword arguments a model takes beside its targets and frame shape (what --model-args may set)."""
+    return [p for p in inspect.signature(MODELS[name]).parameters if p not in ("targets", "frame_shape")]
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def recover_checkpoint(folder: str | Path) -> Path:
+    """A checkpoint is swapped in by two renames (folder -> folder.old, folder.tmp -> folder); an
+    interruption between them leaves no folder. Finish the swap where the new one is complete (its
+    model.json, written last, is there), else put the old one back: never delete a checkpoint."""
     folder = Path(folder)
-    if not (folder / "model.json").exists():
+    old, tmp = folder.with_name(folder.name + ".old"), folder.with_name(folder.name + ".tmp")
+    if folder.exists() or not old.exists():
+        return folder
+    if (tmp / "model.json").exists():
+        os.replace(tmp, folder)
+        shutil.rmtree(old)
+    else:
+        os.replace(old, folder)
+    return folder
+
+
+def read_spec(folder: Path) -> dict:
+    """A checkpoint's model.json, checked: parsable, complete, and its weights' sha256 matching."""
+    path = folder / "model.json"
+    if not path.exists():
         raise FileNotFoundError(f"{folder} is not a checkpoint: model.json is missing")
-    spec = json.loads((folder / "model.json").read_text())
-    model = create_model(spec["name"], **spec["config"])
-    model.load_state_dict(load_file(folder / "model.safetensors", device=map_location))
+    try:
+        spec = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is damaged ({error}): use another checkpoint or train again") from None
+    missing = [key for key in ("name", "config") if key not in (spec if isinstance(spec, dict) else {})]
+    if missing:
+        raise ValueError(f"{path} has no {', '.join(missing)}: not a steer checkpoint, or damaged")
+    weights = folder / "model.safetensors"
+    if not weights.exists():
+        raise FileNotFoundError(f"{weights} is missing: the checkpoint is incomplete")
+    if "sha256" in spec and sha256_of(weights) != spec["sha256"]:  # checkpoints before it was recorded: no check
+        raise ValueError(f"{weights} does not match the sha256 recorded in model.json: the weights are damaged; "
+                         "use another checkpoint (best or last) or train again")
+    return spec
+
+
+def load_model(folder: str | Path, map_location: str = "cpu") -> SteerModel:
+    folder = recover_checkpoint(folder)
+    spec = read_spec(folder)
+    try:
+        model = create_model(spec["name"], **spec["config"])
+        model.load_state_dict(load_file(folder / "model.safetensors", device=map_location))
+    except (SafetensorError, RuntimeError, TypeError) as error:
+        raise ValueError(f"{folder}: the checkpoint does not load ({' '.join(str(error).split())[:300]})") from None
     return model

@@ -66,7 +66,7 @@ def read_pair(log: Path, video: Path | None, wheel_unit: str) -> FrameTable:
     dropped = Counter({"video frames no row refers to": in_video - len(frames)} if in_video > frames[-1] + 1 else {})
     steering = np.radians(wheel) if wheel_unit == "deg" else wheel
     return FrameTable(log.stem, [], seconds(stamps), {"steering": Signal(steering, "rad")}, rows, dropped,
-                      video=video, video_frames=frames)
+                      video=video, video_frames=frames, unit_flags={"steering": "--wheel-unit deg"})
 
 
 def read(folder: str | Path, wheel_unit: str | None = None, signals_only: bool = False) -> list[FrameTable]:

@@ -22,19 +22,21 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.drive import Signal
-from steer.sources.table import FrameTable
+from steer.sources.table import FrameTable, read_text
 
 
 def _v2_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Path]:
-    lines = (folder / "manifest.json").read_text().splitlines()
+    lines = read_text(folder / "manifest.json").splitlines()
     try:
         meta = json.loads(lines[-1])
     except (json.JSONDecodeError, IndexError):
         raise ValueError(f"{folder / 'manifest.json'}: the last line is not the catalog JSON") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("paths"), list):
+        raise ValueError(f"{folder / 'manifest.json'}: the last line names no catalogs (\"paths\")")
     records = []
     for catalog in meta["paths"]:
         path = folder / catalog
-        for number, line in enumerate(path.read_text().splitlines(), 1):
+        for number, line in enumerate(read_text(path).splitlines(), 1):
             if not line.strip():
                 continue
             where = f"{path} line {number}"
@@ -42,8 +44,8 @@ def _v2_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Pa
                 record = json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{where}: not JSON ({e.msg})") from None
-            record["_time_s"] = record["_timestamp_ms"] / 1000.0
-            records.append((int(record["_index"]), record, where))
+            record["_time_s"] = _number(record, "_timestamp_ms", where) / 1000.0
+            records.append((int(_number(record, "_index", where)), record, where))
     return records, set(meta.get("deleted_indexes", [])), folder / "images"
 
 
@@ -51,13 +53,25 @@ def _v1_records(folder: Path) -> tuple[list[tuple[int, dict, str]], set[int], Pa
     records = []
     for path in folder.glob("record_*.json"):
         try:
-            record = json.loads(path.read_text())
+            record = json.loads(read_text(path))
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not JSON ({e.msg})") from None
-        stamp = datetime.fromisoformat(record["timestamp"]).replace(tzinfo=timezone.utc)  # local time, no zone
+        try:
+            stamp = datetime.fromisoformat(str(record.get("timestamp"))).replace(tzinfo=timezone.utc)  # local, no zone
+        except ValueError:
+            raise ValueError(f"{path}: timestamp {record.get('timestamp')!r} is not a date and time") from None
         record["_time_s"] = stamp.timestamp()
         records.append((int(path.stem.split("_")[1]), record, str(path)))
     return records, set(), folder
+
+
+def _number(record: dict, key: str, where: str) -> float:
+    try:
+        return float(record[key])
+    except KeyError:
+        raise ValueError(f"{where}: the record has no {key!r}") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {key} is not a number: {record[key]!r}") from None
 
 
 def _file_size(image: Path, where: str) -> int:
@@ -83,15 +97,16 @@ def read(folder: str | Path, keep_deleted: bool = False, steering_rad_per_unit: 
             dropped["deleted records"] += 1
         elif record.get("user/mode", "user") != "user":
             dropped[f"records driven by the autopilot ({record['user/mode']})"] += 1
-        elif _file_size(image := image_dir / record["cam/image_array"], where) == 0:
+        elif _file_size(image := image_dir / str(record.get("cam/image_array")), where) == 0:
             dropped["records whose image file is empty"] += 1
         else:
             images.append(image)
             times.append(record["_time_s"])
-            angle.append(float(record["user/angle"]))
-            throttle.append(float(record["user/throttle"]))
+            angle.append(_number(record, "user/angle", where))
+            throttle.append(_number(record, "user/throttle", where))
             rows.append(where)
     signals = {"steering": Signal(-np.array(angle) * (steering_rad_per_unit or 1.0),
                                   "rad" if steering_rad_per_unit else "1"),
                "throttle": Signal(np.array(throttle) * throttle_scale, "1")}
-    return FrameTable(folder.name, images, np.array(times), signals, rows, dropped)
+    flags = {"steering": "--steering-rad-per-unit: radians per unit of the log", "throttle": "--throttle-scale"}
+    return FrameTable(folder.name, images, np.array(times), signals, rows, dropped, unit_flags=flags)

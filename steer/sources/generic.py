@@ -74,20 +74,21 @@ def read(folder: str | Path, signals: str = "", frames: str = "", csv_file: str 
     else:
         raise ValueError(f"{log}: give a time column or the frame rate (fps)")
     out = {name: Signal(numbers(column) * UNITS[unit][0], UNITS[unit][1]) for name, (column, unit) in wanted.items()}
+    flags = {name: f"--signals {name}={column}:UNIT" for name, (column, _) in wanted.items()}
     source = folder / frames if frames else None
     if source is not None and source.is_dir():
         images = [source / row[frame] for _, row in table]
         absent = next((i for i, p in enumerate(images) if not p.exists()), None)
         if absent is not None:
             raise FileNotFoundError(f"{rows[absent]}: image {images[absent].name} is not in {source}")
-        return FrameTable(folder.name, images, times, out, rows)
+        return FrameTable(folder.name, images, times, out, rows, unit_flags=flags)
     if source is not None:
         indices = numbers(frame).astype(int) - frame_base
         bad = np.flatnonzero((np.diff(indices, prepend=-1) <= 0))
         if len(bad):
             raise ValueError(f"{rows[bad[0]]}: frame numbers must increase from {frame_base}")
-        return FrameTable(folder.name, [], times, out, rows, video=source, video_frames=indices)
-    return FrameTable(folder.name, [], times, out, rows)
+        return FrameTable(folder.name, [], times, out, rows, video=source, video_frames=indices, unit_flags=flags)
+    return FrameTable(folder.name, [], times, out, rows, unit_flags=flags)
 
 
 def _is_number(text: str) -> bool:

@@ -38,6 +38,17 @@ def decode_bytes(data: bytes, path: Path, pixels: np.ndarray | None = None) -> n
         raise BadImage(f"{path}: cannot decode ({e})") from None
 
 
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image file, from a JPEG's header alone. Raises BadImage naming the file."""
+    data = Path(path).read_bytes()
+    if data[:2] == b"\xff\xd8":
+        try:
+            return tuple(simplejpeg.decode_jpeg_header(data)[:2])
+        except ValueError as e:
+            raise BadImage(f"{path}: cannot decode ({e})") from None
+    return decode_bytes(data, path).shape[:2]
+
+
 def fit(image: np.ndarray, size: tuple[int, int], crop: tuple[float, float],
         out: np.ndarray | None = None) -> np.ndarray:
     """Crop fractions of the height from the top and bottom (sky, bonnet), then resize to (height, width),
@@ -56,13 +67,14 @@ def pixel_buffer(size: int) -> np.ndarray:
     return raw[start:start + size]
 
 
-def decode_into_file(path: Path, offset: int, images: list[str], size: tuple[int, int],
-                     crop: tuple[float, float]) -> list[bytes]:
+def decode_into_file(path: Path, offset: int, images: list[str], size: tuple[int, int], crop: tuple[float, float],
+                     shape: tuple[int, int], resize_odd: bool = False) -> tuple[list[bytes], int]:
     """Decode `images` into consecutive (3, H, W) uint8 frames of the file `path` from byte `offset` on,
-    reading each file once for its sha256 too; returns the digests. Raises BadImage naming the file."""
+    reading each file once for its sha256 too; returns the digests and how many images were not
+    `shape` (height, width): those are refused unless `resize_odd`. Raises BadImage naming the file."""
     frame, pixels = np.empty((3, *size), np.uint8), np.empty(0, np.uint8)  # reused: new ones cost page faults
     planes, resized = list(frame), np.empty((*size, 3), np.uint8)
-    digests = []
+    digests, odd = [], 0
     fd = os.open(path, os.O_WRONLY)
     try:
         for i, image in enumerate(images):
@@ -70,13 +82,19 @@ def decode_into_file(path: Path, offset: int, images: list[str], size: tuple[int
                 data = f.read()
             digests.append(hashlib.sha256(data).digest())
             decoded = decode_bytes(data, image, pixels)
+            if decoded.shape[:2] != tuple(shape):
+                if not resize_odd:
+                    raise BadImage(f"{image}: {decoded.shape[1]}x{decoded.shape[0]} pixels where the first frame "
+                                   f"of its drive has {shape[1]}x{shape[0]}; give --odd-frames resize to resize "
+                                   f"such frames too (they are counted)")
+                odd += 1
             if decoded.size > pixels.size:  # the first image, or a larger one: the next ones reuse this
                 pixels = pixel_buffer(decoded.size)
             cv2.split(fit(decoded, size, crop, resized), planes)
             os.pwrite(fd, frame, offset + i * frame.nbytes)  # into the page cache: no fault per page
     finally:
         os.close(fd)
-    return digests
+    return digests, odd
 
 
 def decode_video(path: Path, indices: np.ndarray, size: tuple[int, int], crop: tuple[float, float]) -> np.ndarray:

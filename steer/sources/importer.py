@@ -2,7 +2,8 @@
 
 Each drive's manifest entry records the format, the source folder, a hash of the source's log files
 and image list, the units, the frame size, the crop and the median frame rate. Importing a source
-whose hash is already in the cache does nothing.
+whose hash is already in the cache does nothing, unless its drives' files no longer match their
+recorded sha256: then it writes them again (a repair).
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from typing import Callable
 
 import numpy as np
 
-from steer.data.cache import read_manifest, write_drives
+from steer.data.cache import locked, problem, read_manifest, unstage, write_drives
+from steer.data.drive import SHORT_FRAMES
 from steer.sources import FORMAT_OPTIONS, deeptesla, donkey, generic, sullychen, udacity, udacity_sim
-from steer.sources.table import FrameTable, drive_spans, to_drives
+from steer.sources.table import FrameTable, check_table, drive_spans, to_drives
 
 FORMATS: dict[str, Callable[..., list[FrameTable]]] = {
     "udacity-sim": lambda path, cameras=("center",), **kw: [udacity_sim.read(path, camera=c, **kw) for c in cameras],
@@ -57,9 +59,13 @@ def source_hash(tables: list[FrameTable], options: dict) -> str:
 
 def import_recording(source: str | Path, out: str | Path, fmt: str | None = None, size: tuple[int, int] = (66, 200),
                      crop: tuple[float, float] = (0.0, 0.0), max_gap_s: float = 1.0, processes: int | None = None,
-                     **options) -> dict:
+                     limits: dict[str, float] | None = None, repeated_times: str = "refuse", odd_frames: str = "refuse",
+                     lock_timeout_s: float = 600.0, **options) -> dict:
     """Import `source` into the cache at `out`; returns a report (drives and their rows, frames, what
-    was left out on purpose). Rows and frames differ only for signal-only drives, which have no frames."""
+    was left out on purpose, drives too short to train on). Rows and frames differ only for signal-only
+    drives, which have no frames. Every value is checked before anything is written (`limits` widens
+    a signal's range, `repeated_times="drop"` leaves out rows whose time repeats); frames are decoded
+    unlocked into this process's staging and committed under the cache's lock."""
     source, out = Path(source), Path(out)
     fmt = fmt or detect(source)
     if fmt not in FORMATS:
@@ -67,32 +73,50 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
     foreign = sorted(set(options) - FORMAT_OPTIONS[fmt])
     if foreign:
         raise ValueError(f"{source} is {fmt}, which takes no option {foreign}; it takes {sorted(FORMAT_OPTIONS[fmt])}")
-    tables = FORMATS[fmt](source, **options)
+    tables = [check_table(t, limits, repeated_times == "drop") for t in FORMATS[fmt](source, **options)]
     digest = source_hash(tables, {"format": fmt, "size": size, "crop": crop, "max_gap_s": max_gap_s, **options})
-    before = read_manifest(out)["drives"]
-    done = [d for d in before if d["meta"].get("source_hash") == digest]
-    if done and len(done) == done[0]["meta"].get("source_drives"):
-        return {"source": str(source), "skipped": "already in the cache", "source_hash": digest}
     names = [name for table in tables for name, _, _ in drive_spans(table, max_gap_s)]
-    taken = {d["name"]: d["meta"].get("source") for d in before if d["meta"].get("source_hash") != digest}
-    clash = [name for name in names if name in taken]
-    if clash:
-        raise ValueError(f"{out} already holds drives named {clash} (from {taken[clash[0]]}); "
-                         f"import {source} into another cache or rename its folder")
-    drives = to_drives(tables, size, crop, max_gap_s, out, processes)
+    damaged = _in_cache(out, digest, names, source)
+    if damaged == []:
+        return {"source": str(source), "skipped": "already in the cache", "source_hash": digest}
+    drives = []
     try:
+        drives = to_drives(tables, size, crop, max_gap_s, out, processes, odd_frames == "resize")
         for drive in drives:
             steps = np.diff(drive.timestamps_s)
             drive.meta.update({"format": fmt, "source": str(source.resolve()), "source_hash": digest,
                                "size": list(size), "crop": list(crop),
                                "fps": float(1 / np.median(steps)) if len(steps) else None,
                                "source_drives": len(drives)})  # an interrupted import left fewer: done again
-        write_drives(out, drives)
+        with locked(out, lock_timeout_s):
+            if _in_cache(out, digest, names, source) == []:  # another import of it finished meanwhile
+                return {"source": str(source), "skipped": "already in the cache", "source_hash": digest}
+            write_drives(out, drives, lock_timeout_s)
     finally:  # the cache moved in the frames of the drives it took; what is left was never written
         for drive in drives:
             if drive.frames_file:
                 drive.frames_file.unlink(missing_ok=True)
+        unstage(out)
     dropped = sum((table.dropped for table in tables), Counter())
+    resized = sum(d.meta.get("odd_frames_resized", 0) for d in drives)
     return {"source": str(source), "format": fmt, "drives": {d.name: len(d) for d in drives},
             "rows": sum(len(d) for d in drives), "frames": sum(len(d.frames) for d in drives),
-            "dropped": dict(dropped), "source_hash": digest}
+            "dropped": dict(dropped), **({"odd_frames_resized": resized} if resized else {}),
+            **({"repaired": damaged} if damaged else {}),
+            "short_drives": {d.name: len(d) for d in drives if len(d) < SHORT_FRAMES}, "source_hash": digest}
+
+
+def _in_cache(out: Path, digest: str, names: list[str], source: Path) -> list[str] | None:
+    """Whether the cache holds this import already: its damaged drives ([] when it holds all of them
+    intact), or None when it holds not all of them. Drives of the same names from another source are
+    refused."""
+    before = read_manifest(out)["drives"]
+    taken = {d["name"]: d["meta"].get("source") for d in before if d["meta"].get("source_hash") != digest}
+    clash = [name for name in names if name in taken]
+    if clash:
+        raise ValueError(f"{out} already holds drives named {clash} (from {taken[clash[0]]}); "
+                         f"import {source} into another cache or rename its folder")
+    done = [d for d in before if d["meta"].get("source_hash") == digest]
+    if not done or len(done) != done[0]["meta"].get("source_drives"):
+        return None
+    return [d["name"] for d in done if problem(out, d, content=True)]

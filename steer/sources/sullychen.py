@@ -15,13 +15,16 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.drive import Signal
-from steer.sources.table import FrameTable
+from steer.sources.table import FrameTable, read_text
 
 LINE = re.compile(r"(?P<image>\S+)\s+(?P<angle>[^,\s]+)(?:,(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d):(?P<ms>\d{1,3}))?")
 
 
-def _seconds(match: re.Match) -> float:
-    stamp = datetime.strptime(match["time"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+def _seconds(match: re.Match, where: str) -> float:
+    try:
+        stamp = datetime.strptime(match["time"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise ValueError(f"{where}: {match['time']!r} is not a date and time") from None
     return stamp.timestamp() + int(match["ms"]) / 1000.0
 
 
@@ -31,7 +34,7 @@ def read(folder: str | Path, fps: float | None = None, signals_only: bool = Fals
     if not log.exists():
         raise FileNotFoundError(f"{folder}: no data.txt")
     images, angles, times, rows = [], [], [], []
-    for number, line in enumerate(log.read_text().splitlines(), 1):
+    for number, line in enumerate(read_text(log).splitlines(), 1):
         if not line.strip():
             continue
         where = f"{log} line {number}"
@@ -45,7 +48,7 @@ def read(folder: str | Path, fps: float | None = None, signals_only: bool = Fals
             angles.append(float(match["angle"]))
         except ValueError:
             raise ValueError(f"{where}: angle {match['angle']!r} is not a number") from None
-        times.append(_seconds(match) if match["time"] else np.nan)
+        times.append(_seconds(match, where) if match["time"] else np.nan)
         images.append(path)
         rows.append(where)
     times = np.array(times)

@@ -12,6 +12,7 @@ sign (positive = left) and, with `steering_rad_per_unit`, radians. Speed is in m
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections import Counter
 from datetime import datetime, timezone
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.drive import Signal
-from steer.sources.table import FrameTable
+from steer.sources.table import FrameTable, read_text
 
 MPH = 0.44704  # m/s
 COLUMNS = ["center", "left", "right", "steering", "throttle", "brake", "speed"]
@@ -33,13 +34,16 @@ def _time_from_name(name: str, where: str) -> float:
     if not match:
         raise ValueError(f"{where}: no time in the image name {name!r} (expected ..._YYYY_MM_DD_HH_MM_SS_mmm.jpg)")
     y, mo, d, h, mi, s, ms = (int(v) for v in match.groups())
-    return datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=timezone.utc).timestamp()
+    try:
+        return datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=timezone.utc).timestamp()
+    except ValueError as error:
+        raise ValueError(f"{where}: the time in the image name {name!r} is not a date ({error})") from None
 
 
 def _rows(log: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """Column names and (line number, fields) of every data row."""
-    with log.open(newline="") as f:
-        lines = [(i + 1, [v.strip() for v in row]) for i, row in enumerate(csv.reader(f)) if row]
+    rows = csv.reader(io.StringIO(read_text(log), newline=""))
+    lines = [(i + 1, [v.strip() for v in row]) for i, row in enumerate(rows) if row]
     if not lines:
         raise ValueError(f"{log}: empty log")
     first = lines[0][1]
@@ -49,6 +53,8 @@ def _rows(log: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     missing = [c for c in COLUMNS if c not in names]
     if missing:
         raise ValueError(f"{log}: header {first} lacks {missing}")
+    if len(lines) == 1:
+        raise ValueError(f"{log}: a header and no rows")
     return names, lines[1:]
 
 
@@ -87,4 +93,5 @@ def read(folder: str | Path, camera: str = "center", steering_rad_per_unit: floa
     signals = {"steering": Signal(steering, "rad" if steering_rad_per_unit else "1"),
                "throttle": Signal(throttle, "1"), "brake": Signal(brake, "1"), "speed": Signal(speed * MPH, "m/s")}
     suffix = "" if camera == "center" else f"-{camera}"
-    return FrameTable(folder.name + suffix, images, np.array(times), signals, rows, dropped)
+    flags = {"steering": "--steering-rad-per-unit: radians per unit of the log"}
+    return FrameTable(folder.name + suffix, images, np.array(times), signals, rows, dropped, unit_flags=flags)

@@ -1,12 +1,13 @@
 """Writing checkpoints without pickle: safetensors for tensors, JSON for everything else (a model is
-loaded beside `create_model`, by `steer.models.load_model`).
+loaded beside `create_model`, by `steer.models.load_model`, which checks the weights' sha256).
 
     <dir>/model.safetensors    weights and buffers (target statistics included)
-    <dir>/model.json           registry name and the keyword arguments that rebuild the model
-    <dir>/optimizer.safetensors, <dir>/progress.json    only in resumable checkpoints
+    <dir>/model.json           registry name, the keyword arguments that rebuild the model, sha256 of the weights
+    <dir>/optimizer.safetensors, <dir>/progress.json    only in resumable checkpoints (progress holds its sha256)
 
-A checkpoint is written into a temporary folder and swapped in by rename, so a crash mid-write
-leaves the previous checkpoint intact.
+A checkpoint is written into a temporary folder, model.json last, and swapped in by two renames
+(folder -> .old, .tmp -> folder): a crash mid-write leaves the previous checkpoint intact, and one
+between the renames is finished or undone at the next load (`recover_checkpoint`).
 """
 from __future__ import annotations
 
@@ -16,9 +17,22 @@ import shutil
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from steer.models import SteerModel
+from steer.models.registry import recover_checkpoint, sha256_of
+
+
+def read_run(run: str | Path) -> dict:
+    """A run folder's run.json (config, split, data hashes, versions); refused, naming it, where absent or damaged."""
+    path = Path(run) / "run.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{run} is not a run folder: run.json is missing (steer train writes it)")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is damaged ({error}): train the run again") from None
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
@@ -30,17 +44,15 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
 
 def save_checkpoint(folder: str | Path, model: SteerModel, optimizer: torch.optim.Optimizer | None = None,
                     progress: dict | None = None) -> None:
-    folder = Path(folder)
+    folder = recover_checkpoint(folder)
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(weights, tmp / "model.safetensors")
-    (tmp / "model.json").write_text(json.dumps({"name": model.registry_name, "config": model.config()}, indent=1))
-    if optimizer is not None:
-        tensors, groups = _optimizer_tensors(optimizer)
-        save_file(tensors, tmp / "optimizer.safetensors")
-        (tmp / "progress.json").write_text(json.dumps({**(progress or {}), "param_groups": groups}, indent=1))
+    try:
+        _write(tmp, model, optimizer, progress)
+    except BaseException:  # Ctrl-C or a full disk: no half-written folder left beside the checkpoint
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     old = folder.with_name(folder.name + ".old")
     if folder.exists():
         os.replace(folder, old)
@@ -48,13 +60,33 @@ def save_checkpoint(folder: str | Path, model: SteerModel, optimizer: torch.opti
     shutil.rmtree(old, ignore_errors=True)
 
 
+def _write(tmp: Path, model: SteerModel, optimizer: torch.optim.Optimizer | None, progress: dict | None) -> None:
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, tmp / "model.safetensors")
+    if optimizer is not None:
+        tensors, groups = _optimizer_tensors(optimizer)
+        save_file(tensors, tmp / "optimizer.safetensors")
+        (tmp / "progress.json").write_text(json.dumps({**(progress or {}), "param_groups": groups,
+                                                       "sha256": sha256_of(tmp / "optimizer.safetensors")}, indent=1))
+    spec = {"name": model.registry_name, "config": model.config(), "sha256": sha256_of(tmp / "model.safetensors")}
+    (tmp / "model.json").write_text(json.dumps(spec, indent=1))  # last: its presence marks the folder complete
+
+
 def load_optimizer(folder: str | Path, optimizer: torch.optim.Optimizer) -> dict:
     """Restore the optimizer saved beside a checkpoint; returns the saved progress."""
-    folder = Path(folder)
-    progress = json.loads((folder / "progress.json").read_text())
-    state: dict[int, dict] = {}
-    for key, value in load_file(folder / "optimizer.safetensors").items():
-        pid, name = key.split(".", 1)
-        state.setdefault(int(pid), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": progress.pop("param_groups")})
+    folder = recover_checkpoint(folder)
+    path, tensors = folder / "progress.json", folder / "optimizer.safetensors"
+    try:
+        progress = json.loads(path.read_text())
+        if "sha256" in progress and sha256_of(tensors) != progress.pop("sha256"):
+            raise ValueError(f"{tensors} does not match the sha256 recorded in {path.name}: the optimizer state is "
+                             "damaged; train again without --resume")
+        state: dict[int, dict] = {}
+        for key, value in load_file(tensors).items():
+            pid, name = key.split(".", 1)
+            state.setdefault(int(pid), {})[name] = value
+        optimizer.load_state_dict({"state": state, "param_groups": progress.pop("param_groups")})
+    except (json.JSONDecodeError, SafetensorError, KeyError, RuntimeError) as error:
+        raise ValueError(f"{folder}: the optimizer state does not load ({' '.join(str(error).split())[:200]}); "
+                         "train again without --resume") from None
     return progress

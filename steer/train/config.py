@@ -1,6 +1,7 @@
 """Training configuration: one flat set of named values with defaults, saved beside every run."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 
 
@@ -33,6 +34,30 @@ class TrainConfig:
     health_every: int = 0  # gradient health every N steps (steer/train/health.py); 0: off, and free
     gpu_cache: bool = True  # hold the training inputs on the GPU when they take under half its free memory
 
+    def check(self) -> None:
+        """Refuse values that cannot train, naming the flag: before anything is written."""
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "window": self.window,
+                    "stride": self.stride, "patience": self.patience, "lr": self.lr,
+                    "clip_grad_norm": self.clip_grad_norm}
+        for name, value in positive.items():
+            if not value > 0:
+                raise ValueError(f"{flag(name)} {value}: must be above 0")
+        zero_or_more = ("burn_in", "weight_decay", "threads", "health_every")
+        if any(getattr(self, n) < 0 for n in zero_or_more):
+            name = next(n for n in zero_or_more if getattr(self, n) < 0)
+            raise ValueError(f"{flag(name)} {getattr(self, name)}: must be 0 or more")
+        split = self.split
+        if len(split) != 3 or min(split) < 0 or min(split[:2]) <= 0 or not math.isclose(sum(split), 1, abs_tol=1e-6):
+            raise ValueError(f"--split {','.join(map(str, split))}: give three fractions TRAIN,VAL,TEST adding up to "
+                             "1, train and validation above 0 (validation picks the best checkpoint), e.g. "
+                             "0.7,0.15,0.15")
+        choices = {"split_by": ("drive", "time"), "optimizer": ("adam", "sgd")}  # precision: check_config
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{flag(name)} {getattr(self, name)}: choose {' or '.join(allowed)}")
+        if not self.targets or len(set(self.targets)) != len(self.targets):
+            raise ValueError(f"--targets {','.join(self.targets)}: name each target once, e.g. steering,speed")
+
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":
         known = {f.name for f in fields(TrainConfig)}
@@ -43,3 +68,22 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a TrainConfig field."""
+    return "--" + name.replace("_", "-")
+
+
+def check_model(config: TrainConfig) -> None:
+    """The model is registered and takes every key of --model-args."""
+    from steer.models import MODELS
+    from steer.models.registry import model_options
+
+    if config.model not in MODELS:
+        raise ValueError(f"--model {config.model}: no such model; registered: {', '.join(sorted(MODELS))}")
+    accepted = model_options(config.model)
+    unknown = sorted(set(config.model_args) - set(accepted))
+    if unknown:
+        raise ValueError(f"--model-args: {config.model} takes no {', '.join(unknown)}; it accepts "
+                         f"{', '.join(accepted)}")

@@ -28,8 +28,10 @@ class World:
         return self.rank == 0
 
     def rows(self, batch: list) -> list:
-        """This rank's share of a global batch: a contiguous block of rows."""
-        per_rank = len(batch) // self.size
+        """This rank's share of a global batch: a contiguous block of rows (batches are padded to divide)."""
+        per_rank, left = divmod(len(batch), self.size)
+        if left:
+            raise ValueError(f"a batch of {len(batch)} rows does not divide among {self.size} processes")
         return batch[self.rank * per_rank:(self.rank + 1) * per_rank]
 
     def sum(self, value: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import replace
@@ -15,14 +16,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from steer.data.cache import CachedDrive, FrameCache, write_json
+from steer.data.cache import CachedDrive, FrameCache, part_of, write_json
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
 from steer.models import SteerModel, create_model, detach_state, load_model, reset_state
+from steer.models.registry import recover_checkpoint
 from steer.models.sequence import predict_drive
 from steer.provenance import versions
 from steer.train.batches import BatchLoader, DeviceBatchLoader, fits_on_device
-from steer.train.checkpoint import load_optimizer, save_checkpoint
-from steer.train.config import TrainConfig
+from steer.train.checkpoint import load_optimizer, read_run, save_checkpoint
+from steer.train.config import TrainConfig, check_model, flag
 from steer.train.distributed import World, join, leave
 from steer.train.health import Health
 
@@ -52,7 +54,8 @@ def check_config(config: TrainConfig, model: SteerModel) -> None:
         raise ValueError("a bidirectional model sees the future of its window, so its state cannot be carried "
                          "from window to window: train it stateless (--no-stateful)")
     if config.stateful and config.burn_in:
-        raise ValueError("burn_in is for stateless windows: stateful training carries the real state instead")
+        raise ValueError("--burn-in is for stateless windows (--no-stateful): stateful training carries the real "
+                         "state instead")
     if config.precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be fp32 or bf16, not {config.precision!r}")
     if model.carries_frame and not config.stateful and config.window + config.burn_in < 2:
@@ -119,7 +122,7 @@ def train_epoch(model: SteerModel, net: torch.nn.Module, optimizer: torch.optim.
 
 def _start(config: TrainConfig, cache: FrameCache, train_drives: list[CachedDrive], out: Path, resume: bool):
     """The model, optimizer, first epoch and best validation loss, fresh or from the last checkpoint."""
-    if resume and (out / "last").exists():
+    if resume and recover_checkpoint(out / "last").exists():
         model = load_model(out / "last").to(config.device)
         optimizer = make_optimizer(model, config)
         progress = load_optimizer(out / "last", optimizer)
@@ -173,21 +176,28 @@ def _loader(model: SteerModel, drives: list[CachedDrive], config: TrainConfig) -
 
 def train(config: TrainConfig, resume: bool = False) -> Path:
     """Train as `config` says; returns the run folder, whose `best/` holds the best checkpoint. Under
-    torchrun, every rank trains and rank 0 validates and writes."""
+    torchrun, every rank trains and rank 0 validates and writes. Everything is checked before anything
+    is written: a refused run leaves no trace."""
     world, device = join(config.device)
     config = replace(config, device=device)
+    config.check()
+    check_model(config)
     if config.batch_size % world.size:
-        raise ValueError(f"batch_size {config.batch_size} does not divide among {world.size} processes")
+        raise ValueError(f"--batch-size {config.batch_size} does not divide among {world.size} processes: "
+                         f"give a multiple of {world.size}")
     torch.manual_seed(config.seed)
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     cache = FrameCache(config.cache)
     split = _split(config, cache)
     train_drives, val_drives = cache.by_name(split["train"]), cache.by_name(split["val"])
+    check_drives(config, train_drives, val_drives)
+    if resume:
+        check_resumable(config, out, split, cache)
     model, optimizer, first_epoch, best, bad_epochs = _start(config, cache, train_drives, out, resume)
     check_config(config, model)
+    out.mkdir(parents=True, exist_ok=True)
     if world.main:
         write_json(out / "run.json", {
             "config": config.to_dict(), "processes": world.size, "split": split, "data_hashes": cache.hashes(),
@@ -197,30 +207,68 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch) if world.main else None
     health = Health(config.health_every, config.clip_grad_norm, writer) if config.health_every and world.main else None
     history = json.loads((out / "history.json").read_text())[:first_epoch] if first_epoch else []
-    for epoch in range(first_epoch, config.epochs):
-        batches = _batches(config, lengths, epoch)
-        total = sum(int(w.weight) for b in batches for w in b) * config.window
-        started = time.perf_counter()
-        with tqdm(total=total, unit="frame", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
-                  leave=False, disable=not world.main) as progress:
-            stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress, health)
-        stats["frames_per_s"] = total / (time.perf_counter() - started)
-        with health.watching(model) if health else nullcontext():
-            val_loss, val_rmse = validation_loss(model, val_drives, config.device) if world.main else (0.0, {})
-        stats["val_loss"] = world.from_main(val_loss)
-        stats.update({f"val_rmse_{k}": v for k, v in val_rmse.items()})
-        history.append({"epoch": epoch, **stats, **({"health": health.epoch(epoch)} if health else {})})
-        improved = stats["val_loss"] < best
-        best, bad_epochs = (stats["val_loss"], 0) if improved else (best, bad_epochs + 1)
-        if world.main:
-            _record(out, model, optimizer, writer, history, improved, best, bad_epochs)
-        if bad_epochs >= config.patience:
-            tqdm.write(f"no better validation loss for {bad_epochs} epochs: stopping")
-            break
-    if writer:
-        writer.close()
-    leave(world)
+    try:
+        for epoch in range(first_epoch, config.epochs):
+            torch.manual_seed(config.seed * 100_003 + epoch)  # dropout's draws per epoch: a resumed run repeats them
+            batches = _batches(config, lengths, epoch)
+            total = sum(int(w.weight) for b in batches for w in b) * config.window
+            started = time.perf_counter()
+            with tqdm(total=total, unit="frame", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
+                      leave=False, disable=not (world.main and sys.stderr.isatty())) as progress:
+                stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress, health)
+            stats["train_frames_per_s"] = total / (time.perf_counter() - started)
+            with health.watching(model) if health else nullcontext():
+                val_loss, val_rmse = validation_loss(model, val_drives, config.device) if world.main else (0.0, {})
+            stats["val_loss"] = world.from_main(val_loss)
+            stats["epoch_frames_per_s"] = total / (time.perf_counter() - started)  # training and validation
+            stats.update({f"val_rmse_{k}": v for k, v in val_rmse.items()})
+            history.append({"epoch": epoch, **stats, **({"health": health.epoch(epoch)} if health else {})})
+            improved = stats["val_loss"] < best
+            best, bad_epochs = (stats["val_loss"], 0) if improved else (best, bad_epochs + 1)
+            if world.main:
+                _record(out, model, optimizer, writer, history, improved, best, bad_epochs)
+            if bad_epochs >= config.patience:
+                tqdm.write(f"no better validation loss for {bad_epochs} epochs: stopping")
+                break
+    finally:
+        if writer:
+            writer.close()
+        leave(world)
     return out
+
+
+def check_drives(config: TrainConfig, train_drives: list[CachedDrive], val_drives: list[CachedDrive]) -> None:
+    """Every drive has the targets, and a training window fits in some training drive."""
+    for drive in train_drives + val_drives:
+        missing = [t for t in config.targets if t not in drive.signals]
+        if missing:
+            raise ValueError(f"--targets: drive {drive.name} has no {', '.join(missing)}; it has "
+                             f"{', '.join(sorted(drive.signals))}")
+    longest = max(len(d) for d in train_drives)
+    if span(config) > longest:
+        raise ValueError(f"--window {config.window}" + (f" with --burn-in {config.burn_in}" if span(config) >
+                         config.window else "") + f" is longer than every training drive (the longest has "
+                         f"{longest} frames): give a shorter window")
+
+
+def check_resumable(config: TrainConfig, out: Path, split: dict, cache: FrameCache) -> None:
+    """--resume continues the same training: the same model, targets, inputs and data, or it is refused."""
+    if not recover_checkpoint(out / "last").exists():
+        return  # nothing saved yet: a fresh start
+    info = read_run(out)
+    recorded = info["config"]
+    changed = [f"{flag(k)} {json.dumps(getattr(config, k))} (the run has {json.dumps(recorded.get(k))})"
+               for k in ("model", "targets", "model_args") if recorded.get(k) != getattr(config, k)]
+    used = {part_of(n)[0] for part in (*split.values(), *info["split"].values()) for n in part}
+    hashes = cache.hashes()
+    drives = sorted(n for n in used if info["data_hashes"].get(n) != hashes.get(n))
+    if drives:
+        changed.append(f"the data (drive {', '.join(drives)} differ from the run's)")
+    elif info["split"] != split:
+        changed.append("the split (--split, --split-by, --seed or the cache's drives)")
+    if changed:
+        raise ValueError(f"--resume: {out} was trained otherwise: {'; '.join(changed)}. Resume with the run's "
+                         "settings and data, or train into a new --out")
 
 
 def _record(out: Path, model: SteerModel, optimizer: torch.optim.Optimizer, writer: SummaryWriter,
@@ -231,11 +279,11 @@ def _record(out: Path, model: SteerModel, optimizer: torch.optim.Optimizer, writ
         if key not in ("epoch", "health"):  # health writes its own
             writer.add_scalar(key.replace("val_", "val/") if key.startswith("val_") else f"train/{key}", value,
                               stats["epoch"])
+    write_json(out / "history.json", history)  # first: a resume from an older last/ cuts it back
     if improved:
         save_checkpoint(out / "best", model)
     save_checkpoint(out / "last", model, optimizer, {"epoch": stats["epoch"], "best_val_loss": best,
                                                      "bad_epochs": bad_epochs})
-    write_json(out / "history.json", history)
     tqdm.write(f"epoch {stats['epoch'] + 1}: loss {stats['loss']:.4f} val {stats['val_loss']:.4f} "
-               f"({stats['frames_per_s']:.0f} frames/s, grad norm {stats['grad_norm_mean']:.2f})"
+               f"({stats['train_frames_per_s']:.0f} frames/s, grad norm {stats['grad_norm_mean']:.2f})"
                + (" *" if improved else ""))

@@ -6,7 +6,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from steer.data.drive import SIGNAL_UNITS, Drive, Signal
+from steer.data.drive import SIGNAL_UNITS, Drive, Signal, out_of_range, range_message
+from steer.workers import init_worker
 from steer.world import car as carmodel
 from steer.world.camera import Camera, Renderer, Scenery
 from steer.world.driver import Driver, DriverParams
@@ -25,6 +26,16 @@ class WorldConfig:
     camera: Camera = field(default_factory=Camera)
     car: carmodel.CarParams = field(default_factory=carmodel.CarParams)
     driver: DriverParams = field(default_factory=DriverParams)
+
+    def __post_init__(self) -> None:
+        """Refuse settings no drive can be simulated with, naming the `steer world` flag."""
+        if not (np.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"--fps {self.fps}: the frame rate must be a positive number")
+        if self.frames_per_drive < 2:
+            raise ValueError(f"--frames {self.frames_per_drive}: a drive needs at least 2 frames")
+        for flag, rate in (("--drop-rate", self.drop_rate), ("--burst-rate", self.burst_rate)):
+            if not 0 <= rate <= 1:
+                raise ValueError(f"{flag} {rate}: a chance, between 0 and 1")
 
 
 def simulate_drive(config: WorldConfig, seed: int, name: str | None = None) -> Drive:
@@ -67,9 +78,27 @@ def generate_drives(config: WorldConfig, count: int, seed: int, processes: int =
     if processes <= 1:
         yield from (simulate_drive(*job) for job in jobs)
         return
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+    with multiprocessing.get_context("spawn").Pool(processes, init_worker) as pool:
         yield from pool.imap(_simulate_job, jobs)
 
 
 def _simulate_job(job: tuple) -> Drive:
     return simulate_drive(*job)
+
+
+def check_log(where: str, signals: dict[str, Signal], limits: dict[str, float] | None = None,
+              speed_mps: float | None = None) -> None:
+    """Refuse a logged drive to replay without steering in rad, without a speed (logged or `speed_mps`),
+    or with signals not finite or beyond their physical range, naming `where` (the cache and drive)."""
+    if signals.get("steering", Signal(np.empty(0), "")).unit != "rad":
+        raise ValueError(f"{where}: replay needs the steering in rad; import the log with --steering-rad-per-unit")
+    if "speed" not in signals and speed_mps is None:
+        raise ValueError(f"{where}: the log has no speed; give a constant one with --speed-mps")
+    for key, signal in signals.items():
+        if not np.isfinite(signal.values).all():
+            row = int(np.argmax(~np.isfinite(signal.values)))
+            raise ValueError(f"{where} frame {row}: {key} is {signal.values[row]}; steer replays finite values only")
+    bad = out_of_range(signals, limits)
+    if bad:
+        key, row, limit = bad
+        raise ValueError(f"{where} frame {row}: {range_message(key, signals[key], row, limit, None)}")
