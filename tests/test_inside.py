@@ -114,8 +114,15 @@ def test_training_records_gradient_health_every_n_steps(tiny_cache, tmp_path):
     for check in found["checks"]:
         total = np.sqrt(sum(v ** 2 for v in check["grad_norm"].values()))
         assert total == pytest.approx(clipped.get(check["step"], total), rel=1e-3)
-    quiet = train(_config(tiny_cache, tmp_path / "quiet"))
-    assert "health" not in json.loads((quiet / "history.json").read_text())[0]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0, "histograms": 0})
+    events.Reload()
+    scalars, histograms = events.Tags()["scalars"], events.Tags()["histograms"]
+    assert {"health/effective_memory", "health/grad_norm/core.rnn", "health/update_ratio/head",
+            "health/dead_fraction", "health/gate_saturation/layer0/forget"} <= set(scalars)
+    assert "health/decay" in histograms and "health/grad/head.weight" in histograms
+    assert [e.step for e in events.Scalars("health/effective_memory")] == [c["step"] for c in found["checks"]]
 
 
 def _spread_by_hand(mask: np.ndarray, k: int, s: int, size: tuple[int, int]) -> np.ndarray:
@@ -170,6 +177,8 @@ def tiny_run(tiny_cache, tmp_path_factory):
 
 def test_diagnose_writes_the_health_of_a_checkpoint(tiny_run, capsys):
     from steer.cli import main
+
+    assert "health" not in json.loads((tiny_run / "history.json").read_text())[0]  # off by default
 
     main(["diagnose", "--run", str(tiny_run), "--window", "8"])
     found = json.loads((tiny_run / "diagnose" / "diagnose.json").read_text())
