@@ -288,3 +288,16 @@ def test_diagnose_and_explain_refuse_bad_input_naming_it(tiny_run, tmp_path, ref
     refuse(["explain", "--run", tiny_run, "--drive", drive, "--fraction", "1.5"], tiny_run, "--fraction")
     refuse(["diagnose", "--run", tiny_run, "--window", "1"], tiny_run, "--window")
     refuse(["diagnose", "--run", tiny_run, "--window", "500"], tiny_run, "--window")
+
+
+def test_view_draws_the_saliency_under_the_overlay(tiny_run, tmp_path):
+    import cv2
+
+    from steer.cli import main
+
+    drive = json.loads((tiny_run / "run.json").read_text())["split"]["test"][0]
+    main(["view", "--run", str(tiny_run), "--drive", drive, "--out", str(tmp_path / "plain.mp4")])
+    main(["view", "--run", str(tiny_run), "--drive", drive, "--out", str(tmp_path / "heat.mp4"), "--saliency"])
+    plain, heat = (cv2.imread(str(tmp_path / f"{n}.png")).astype(int) for n in ("plain", "heat"))
+    assert plain.shape == heat.shape and np.abs(plain - heat).mean() > 10  # the jet colours over the frame
+    assert (tmp_path / "heat.mp4").stat().st_size > 1000

@@ -208,6 +208,12 @@ def heat_overlay(frame: np.ndarray, salience: np.ndarray, scale: int = 2) -> np.
     return cv2.resize(mixed, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
 
 
+def heated_frames(frames: np.ndarray, salience: np.ndarray) -> np.ndarray:
+    """Frames (N, C, H, W RGB) with their saliency (N, H, W) over them, same shape: for `steer view`."""
+    return np.stack([cv2.cvtColor(heat_overlay(np.asarray(f), m, scale=1), cv2.COLOR_BGR2RGB).transpose(2, 0, 1)
+                     for f, m in zip(frames, salience)])
+
+
 def write_saliency_video(path: Path, frames: np.ndarray, maps: dict[str, np.ndarray], fps: float,
                          still: Path) -> None:
     """MP4 of each frame beside its saliency per branch (left to right, names on top); `still` gets
