@@ -301,3 +301,17 @@ def test_view_draws_the_saliency_under_the_overlay(tiny_run, tmp_path):
     plain, heat = (cv2.imread(str(tmp_path / f"{n}.png")).astype(int) for n in ("plain", "heat"))
     assert plain.shape == heat.shape and np.abs(plain - heat).mean() > 10  # the jet colours over the frame
     assert (tmp_path / "heat.mp4").stat().st_size > 1000
+
+
+def test_report_shows_diagnose_and_explain_where_they_were_written(tiny_run, tmp_path):
+    from steer.cli import main
+
+    drive = json.loads((tiny_run / "run.json").read_text())["split"]["test"][0]
+    main(["diagnose", "--run", str(tiny_run), "--window", "8"])
+    main(["explain", "--run", str(tiny_run), "--drive", drive, "--window", "4"])
+    main(["evaluate", "--run", str(tiny_run)])
+    page = (tiny_run / "report.html").read_text()
+    assert "<h2>Inside the network</h2>" in page and "gradient health (steer diagnose)" in page
+    assert f"saliency on {drive} (steer explain)" in page and page.count("data:image/png") == 5
+    main(["evaluate", "--run", str(tiny_run), "--out", str(tmp_path / "elsewhere")])
+    assert "Inside the network" not in (tmp_path / "elsewhere" / "report.html").read_text()
