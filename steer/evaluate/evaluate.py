@@ -35,13 +35,20 @@ def _open_run(run: Path, cache: str | Path | None, checkpoint: str) -> tuple[dic
 
 
 def view_drive(run: str | Path, drive_name: str, out: str | Path, cache: str | Path | None = None,
-               checkpoint: str = "best") -> Path:
-    """An overlay MP4 (and a PNG still beside it) of a run's model driving one drive of the cache."""
+               checkpoint: str = "best", saliency: bool = False) -> Path:
+    """An overlay MP4 (and a PNG still beside it) of a run's model driving one drive of the cache; with
+    `saliency`, each frame under its VisualBackProp map (every branch's together; see explain.py)."""
     run, out = Path(run), Path(out)
     _, frame_cache, model = _open_run(run, cache, checkpoint)
     drive, = frame_cache.by_name([drive_name])
     preds = predict_drive(model, drive)
-    write_overlay(out, drive.frames, drive.timestamps_s, drive.targets(model.targets), preds, model.targets,
+    frames = drive.frames
+    if saliency:  # imported here: captum loads only when asked for
+        from steer.evaluate.explain import combined, heated_frames
+        from steer.evaluate.explain import saliency as maps
+
+        frames = heated_frames(frames, combined(maps(model, frames)))
+    write_overlay(out, frames, drive.timestamps_s, drive.targets(model.targets), preds, model.targets,
                   drive.units.get("steering", "rad"), still=out.with_suffix(".png"))
     return out
 

@@ -42,8 +42,20 @@ def _table(metrics: dict) -> str:
     return f"<table id='metrics'><tr><th></th>{head}</tr>{''.join(rows)}</table>"
 
 
+def _inside(folder: Path) -> str:
+    """Gradient health and saliency, where `steer diagnose` and `steer explain` wrote them into `folder`."""
+    found = [(p, "gradient health (steer diagnose)") for p in [folder / "diagnose" / "diagnose.png"] if p.exists()]
+    for drive in sorted(folder.glob("explain/*/saliency.png"))[:1]:
+        found += [(drive, f"saliency on {drive.parent.name} (steer explain)"),
+                  (drive.with_name("time.png"), f"attribution over time on {drive.parent.name}")]
+    return "<h2>Inside the network</h2>" + "".join(
+        f"<p>{html.escape(alt)}</p><img alt=\"{html.escape(alt)}\" src=\"{_embed(p, 'image/png')}\">"
+        for p, alt in found if p.exists()) if found else ""
+
+
 def write_report(folder: Path, metrics: dict, run_info: dict, video: Path | None) -> Path:
-    """`folder` holds predictions.png and errors.png; writes report.html there."""
+    """`folder` holds predictions.png and errors.png (and, where diagnose and explain wrote them there,
+    their plots); writes report.html there."""
     video_tag = (f"<video controls loop muted src='{_embed(video, 'video/webm')}'></video>"
                  f"<p>{html.escape(video.stem)}: true wheel green (outer), predicted red (inner)</p>" if video else "")
     page = f"""<!doctype html><html><head><meta charset="utf-8">
@@ -57,6 +69,7 @@ pre{{background:#f4f4f4;padding:1em;overflow:auto}}</style>
 <h2>True and predicted</h2><img alt="true and predicted" src="{_embed(folder / 'predictions.png', 'image/png')}">
 <h2>Errors</h2><img alt="error histogram" src="{_embed(folder / 'errors.png', 'image/png')}">
 <h2>Driving</h2>{video_tag}
+{_inside(folder)}
 <h2>Config, data and versions</h2><pre>{html.escape(json.dumps(run_info, indent=1))}</pre>
 </body></html>"""
     out = folder / "report.html"

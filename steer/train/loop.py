@@ -6,6 +6,7 @@ import json
 import math
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from steer.train.batches import BatchLoader, DeviceBatchLoader, fits_on_device
 from steer.train.checkpoint import load_optimizer, read_run, save_checkpoint
 from steer.train.config import TrainConfig, check_model, flag
 from steer.train.distributed import World, join, leave
+from steer.train.health import Health
 
 
 def make_optimizer(model: SteerModel, config: TrainConfig) -> torch.optim.Optimizer:
@@ -83,7 +85,8 @@ def _forward(model: torch.nn.Module, frames: torch.Tensor, state, teacher: torch
 
 
 def train_epoch(model: SteerModel, net: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: BatchLoader,
-                batches: list, config: TrainConfig, world: World, progress: tqdm) -> dict[str, float]:
+                batches: list, config: TrainConfig, world: World, progress: tqdm,
+                health: Health | None = None) -> dict[str, float]:
     """One pass over `batches`; `net` is what runs the forward pass: the model itself, or the model
     compiled and/or wrapped for DDP."""
     model.train()
@@ -104,6 +107,8 @@ def train_epoch(model: SteerModel, net: torch.nn.Module, optimizer: torch.optim.
         norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm))
         if not math.isfinite(norm):
             raise FloatingPointError(f"gradient norm is {norm}: lower the learning rate or the clip norm")
+        if health:
+            health.step(model, norm, frames, teacher)
         optimizer.step()
         losses.append(world.sum(loss.item()) / world.size)
         norms.append(norm)
@@ -200,6 +205,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     net, loader = _net(model, config, world), _loader(model, train_drives, config)
     lengths = [len(d) for d in train_drives]
     writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch) if world.main else None
+    health = Health(config.health_every, config.clip_grad_norm, writer) if config.health_every and world.main else None
     history = json.loads((out / "history.json").read_text())[:first_epoch] if first_epoch else []
     for epoch in range(first_epoch, config.epochs):
         torch.manual_seed(config.seed * 100_003 + epoch)  # dropout's draws per epoch: a resumed run repeats them
@@ -208,13 +214,14 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         started = time.perf_counter()
         with tqdm(total=total, unit="frame", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
                   leave=False, disable=not (world.main and sys.stderr.isatty())) as progress:
-            stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress)
+            stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress, health)
         stats["train_frames_per_s"] = total / (time.perf_counter() - started)
-        val_loss, val_rmse = validation_loss(model, val_drives, config.device) if world.main else (0.0, {})
+        with health.watching(model) if health else nullcontext():
+            val_loss, val_rmse = validation_loss(model, val_drives, config.device) if world.main else (0.0, {})
         stats["val_loss"] = world.from_main(val_loss)
         stats["epoch_frames_per_s"] = total / (time.perf_counter() - started)  # training and validation
         stats.update({f"val_rmse_{k}": v for k, v in val_rmse.items()})
-        history.append({"epoch": epoch, **stats})
+        history.append({"epoch": epoch, **stats, **({"health": health.epoch(epoch)} if health else {})})
         improved = stats["val_loss"] < best
         best, bad_epochs = (stats["val_loss"], 0) if improved else (best, bad_epochs + 1)
         if world.main:
@@ -267,7 +274,7 @@ def _record(out: Path, model: SteerModel, optimizer: torch.optim.Optimizer, writ
     """An epoch's curves, checkpoints and line of output."""
     stats = history[-1]
     for key, value in stats.items():
-        if key != "epoch":
+        if key not in ("epoch", "health"):  # health writes its own
             writer.add_scalar(key.replace("val_", "val/") if key.startswith("val_") else f"train/{key}", value,
                               stats["epoch"])
     writer.flush()  # the curves so far survive a Ctrl-C, which skips the interpreter's teardown
