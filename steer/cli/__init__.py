@@ -15,7 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from steer.errors import SteerError
 
-VERBS = ["world", "import", "train", "compare", "evaluate", "run", "export", "view", "demo"]
+VERBS = ["world", "import", "train", "compare", "evaluate", "run", "drive", "export", "view", "demo"]
 
 # Errors that come from what the user gave (files, values, flags), not from a bug in steer.
 USER_ERRORS = (OSError, ValueError, KeyError, LookupError, FloatingPointError, EOFError)
