@@ -17,12 +17,14 @@ driver meets the same roads, the same cruise-speed changes and the same glitches
 from __future__ import annotations
 
 import json
+import multiprocessing
 from collections import deque
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from steer.data.cache import read_manifest
 from steer.drive.pilot import Pilot
@@ -214,8 +216,34 @@ def closed_loop(drivers: dict[str, Hands], world: WorldConfig, seeds: list[int],
     return result
 
 
+REFERENCES = {"world driver (ceiling)": WorldDriverHands, "zero steering (floor)": ZeroHands}
+
+
 def reference_drivers() -> dict[str, Hands]:
-    return {"world driver (ceiling)": WorldDriverHands(), "zero steering (floor)": ZeroHands()}
+    return {name: kind() for name, kind in REFERENCES.items()}
+
+
+def autonomy_of(checkpoints: list[str], roads: int, seconds: float, road_seed: int, processes: int = 1) -> dict:
+    """Overall scores of each checkpoint (default loop, its own training world, roads checked held out) and
+    of the reference drivers (in the first checkpoint's world), one process per driver on `processes` cores."""
+    seeds = road_seeds(road_seed, roads)
+    worlds = {c: world_for_loop(training_world(c, seeds)[0], seconds) for c in checkpoints}
+    jobs = [(c, worlds[c], seeds) for c in checkpoints] + [(n, worlds[checkpoints[0]], seeds) for n in REFERENCES]
+    if processes > 1:
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            found = pool.map(_scores_job, jobs)
+    else:
+        found = [_scores_job(job) for job in jobs]
+    named = dict(zip([job[0] for job in jobs], found))
+    return {"roads": seeds, "checkpoints": {c: named[c] for c in checkpoints},
+            "references": {n: named[n] for n in REFERENCES}}
+
+
+def _scores_job(job: tuple) -> dict:
+    name, world, seeds = job
+    torch.set_num_threads(1)  # one driver per core
+    hands = REFERENCES[name]() if name in REFERENCES else ModelHands(Pilot(name))
+    return scores([drive_road(world, seed, hands) for seed in seeds], LoopConfig().penalty_s)
 
 
 def world_for_loop(world: WorldConfig, seconds: float, camera: Camera | None = None, **rates: float) -> WorldConfig:
