@@ -38,7 +38,9 @@ def main() -> None:
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     args = p.parse_args()
     out, seeds, study = Path(args.out), [int(s) for s in args.seeds.split(",")], {}
-    overrides = {"device": args.device, "threads": args.threads, **({"epochs": args.epochs, "patience": args.epochs} if args.epochs else {})}
+    overrides = {"device": args.device, "threads": args.threads}
+    if args.epochs:
+        overrides.update(epochs=args.epochs, patience=args.epochs)
     for rate in [float(r) for r in args.views.split(",")]:
         folder = out / f"views-{rate:g}"
         cache = folder / "cache"
