@@ -81,11 +81,20 @@ def test_a_takeover_puts_the_car_on_the_lane_centre_keeps_the_hands_and_charges_
 
 def test_autonomy_is_nvidias_formula():
     world = WorldConfig(frames_per_drive=2400, **CLEAN)  # 120 s
-    run = cl.RoadRun(0, 1 / world.fps, *(np.zeros(2400) for _ in range(6)), takeovers=[100, 900])
+    run = cl.RoadRun(0, 1 / world.fps, *(np.zeros(2400) for _ in range(7)), takeovers=[100, 900])
     assert cl.scores([run], 6.0)["autonomy_pct"] == pytest.approx(90.0)
 
 
-def test_two_runs_with_the_same_seed_give_identical_results(tmp_path):
+@pytest.fixture
+def one_thread():
+    """A step a frame at a time: two threads on a busy machine measured 8-13x slower than one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_two_runs_with_the_same_seed_give_identical_results(tmp_path, one_thread):
     ckpt = _checkpoint(tmp_path / "ckpt")
     world = WorldConfig(frames_per_drive=20, drop_rate=0.2)  # the glitches too come from the seed
     a, b = (cl.closed_loop({"model": cl.ModelHands(Pilot(ckpt))}, world, [3], cl.LoopConfig()) for _ in range(2))
@@ -144,7 +153,7 @@ def test_drive_refuses_roads_the_run_trained_on(tmp_path, tiny_cache, refuse):
     assert "trained" in line
 
 
-def test_drive_writes_scores_beside_the_reference_drivers(tmp_path, tiny_cache, capsys):
+def test_drive_writes_scores_beside_the_reference_drivers(tmp_path, tiny_cache, capsys, one_thread):
     from steer.cli import main
 
     run = _run_folder(tmp_path, tiny_cache)
@@ -155,3 +164,42 @@ def test_drive_writes_scores_beside_the_reference_drivers(tmp_path, tiny_cache, 
     assert len(result["drivers"]["zero steering (floor)"]["per_road"]) == 2
     assert result["world"]["frames_per_drive"] == 10
     assert "autonomy %" in capsys.readouterr().out
+
+
+class Clock:
+    """Hands that ask for a wheel angle equal to the time they saw, and note whether each frame was black."""
+
+    def __init__(self):
+        self.black = []
+
+    def look(self, frame, time_s):
+        self.black.append(not frame.any())
+        return cl.Command(time_s)
+
+
+def test_robustness_conditions_drop_frames_delay_the_command_and_halve_the_frame_rate():
+    world = WorldConfig(frames_per_drive=200, **CLEAN)
+    hands = Clock()
+    cl.drive_road(replace(world, drop_rate=0.2), 1000, hands, cl.LoopConfig(max_offset_m=100, max_heading_rad=9))
+    assert 0.12 < np.mean(hands.black) < 0.28
+    late = cl.drive_road(world, 1000, Clock(), cl.LoopConfig(latency_frames=3, max_offset_m=100, max_heading_rad=9))
+    assert np.allclose(late.commanded_rad[3:], np.arange(197) * 0.05)  # frame i carries the command of frame i-3
+    hands = Clock()
+    half = cl.drive_road(world, 1000, hands, cl.LoopConfig(frame_stride=2, max_offset_m=100, max_heading_rad=9))
+    assert len(hands.black) == 100 and np.allclose(half.commanded_rad[1::2], half.commanded_rad[::2])
+    assert set(cl.ROBUSTNESS) >= {"dropped frames 5%", "dropped frames 20%", "command 1 frame late",
+                                  "command 3 frames late", "half frame rate"}
+
+
+def test_closed_loop_video_shows_every_frame_and_a_still(tmp_path):
+    import cv2
+
+    from steer.evaluate.video import write_closed_loop
+
+    run = cl.drive_road(WorldConfig(frames_per_drive=60, **CLEAN), 1000, Hold(3.0), keep_frames=True)
+    assert run.takeovers
+    write_closed_loop(tmp_path / "drive.mp4", run)
+    video = cv2.VideoCapture(str(tmp_path / "drive.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 60
+    still = cv2.imread(str(tmp_path / "drive.png"))
+    assert still.shape[0] == 3 * 66 and still.shape[1] == 3 * 200

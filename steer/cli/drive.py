@@ -27,11 +27,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=size, help="HEIGHTxWIDTH of the camera (default: the training world's)")
     p.add_argument("--drop-rate", type=float, help="chance of a black frame (default: the training world's)")
     p.add_argument("--burst-rate", type=float, help="chance a noise burst starts (default: the training world's)")
+    p.add_argument("--robustness", action="store_true",
+                   help="also the model on the same roads with dropped frames (5%%, 20%%), its command 1 and 3 frames "
+                        "late, and at half the frame rate: one table")
+    p.add_argument("--video", help="MP4 of the model on the first road (camera, wheels, top-down inset), a PNG beside")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for the model's step (one frame at a time gains little from more, and on a "
+                        "busy machine two threads measured 8-13x slower than one)")
     p.add_argument("--out", help="folder for closed_loop.json")
 
 
 def run(args: argparse.Namespace) -> None:
     from dataclasses import replace
+
+    import torch
 
     from steer.data.cache import write_json
     from steer.drive import closed_loop as cl
@@ -41,6 +50,7 @@ def run(args: argparse.Namespace) -> None:
 
     if args.roads < 1 or args.seconds <= 0:
         raise SteerError("--roads must be at least 1 and --seconds above 0")
+    torch.set_num_threads(args.threads)
     seeds = cl.road_seeds(args.seed, args.roads)
     trained, note = cl.training_world(args.checkpoint, seeds)
     camera = replace(trained.camera, height_px=args.size[0], width_px=args.size[1]) if args.size else None
@@ -50,6 +60,17 @@ def run(args: argparse.Namespace) -> None:
     print(f"{args.roads} roads of {args.seconds:g} s from seed {args.seed}: {note}")
     result = cl.closed_loop({str(args.checkpoint): hands, **cl.reference_drivers()}, world, seeds, loop)
     print(cl.table({name: d["overall"] for name, d in result["drivers"].items()}))
+    if args.robustness:
+        result["robustness"] = cl.robustness(lambda: cl.ModelHands(Pilot(args.checkpoint), args.speed), world,
+                                             seeds, loop)
+        print(f"\n{args.checkpoint} on the same roads:\n{cl.table(result['robustness'])}")
+    if args.video:
+        from steer.evaluate.video import write_closed_loop
+
+        Path(args.video).parent.mkdir(parents=True, exist_ok=True)
+        run = cl.drive_road(world, seeds[0], cl.ModelHands(Pilot(args.checkpoint), args.speed), loop, keep_frames=True)
+        write_closed_loop(args.video, run)
+        print(f"wrote {args.video}")
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         write_json(Path(args.out) / "closed_loop.json", {"checkpoint": str(args.checkpoint), "seed": args.seed,

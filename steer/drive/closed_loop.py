@@ -21,7 +21,7 @@ import multiprocessing
 from collections import deque
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 import torch
@@ -96,6 +96,7 @@ class RoadRun:
     lateral_m: np.ndarray  # car centre from lane centre, positive = left
     heading_rad: np.ndarray  # car heading minus the lane's
     wheel_rad: np.ndarray  # in force while the frame was exposed
+    commanded_rad: np.ndarray  # what the hands asked for (the wheel turns toward it at a limited rate)
     speed_mps: np.ndarray
     takeovers: list[int]  # frames where the car was put back
     frames: np.ndarray | None = None  # (N, H, W, 3) as the hands saw them (kept on request)
@@ -123,7 +124,7 @@ def drive_road(config: WorldConfig, seed: int, hands: Hands, loop: LoopConfig = 
     codes = glitch_codes(n, np.random.default_rng([seed, 2]), config.drop_rate, config.burst_rate)
     noise = np.random.default_rng([seed, 3])
     rate_step = config.driver.steering_rate_rad_per_s * dt / SUBSTEPS
-    log = {k: np.zeros(n) for k in ("x", "y", "lateral", "heading", "wheel", "speed")}
+    log = {k: np.zeros(n) for k in ("x", "y", "lateral", "heading", "wheel", "commanded", "speed")}
     frames = np.zeros((n, config.camera.height_px, config.camera.width_px, 3), np.uint8) if keep_frames else None
     pending: deque[Command] = deque()
     takeovers, wheel, command = [], 0.0, Command(0.0)
@@ -153,10 +154,11 @@ def drive_road(config: WorldConfig, seed: int, hands: Hands, loop: LoopConfig = 
                 throttle, brake = _pedals(config, command, state.speed_mps)
             if k == 0:
                 log["wheel"][i] = wheel
+                log["commanded"][i] = wheel if command.wheel_rad is None else command.wheel_rad
             state = carmodel.step(state, config.car, wheel, throttle, brake, dt / SUBSTEPS)
     lane_xy = np.column_stack([road.x_m - lane * np.sin(road.heading_rad), road.y_m + lane * np.cos(road.heading_rad)])
-    return RoadRun(seed, dt, log["x"], log["y"], log["lateral"], log["heading"], log["wheel"], log["speed"],
-                   takeovers, frames, lane_xy)
+    return RoadRun(seed, dt, log["x"], log["y"], log["lateral"], log["heading"], log["wheel"], log["commanded"],
+                   log["speed"], takeovers, frames, lane_xy)
 
 
 def _put_back(config: WorldConfig, road, index: int, state: carmodel.CarState) -> carmodel.CarState:
@@ -214,6 +216,24 @@ def closed_loop(drivers: dict[str, Hands], world: WorldConfig, seeds: list[int],
         result["drivers"][name] = {"overall": scores(runs, loop.penalty_s),
                                    "per_road": {str(r.seed): scores([r], loop.penalty_s) for r in runs}}
     return result
+
+
+# The same roads with the camera or the actuator worse than in training: a model that carries a state
+# should lose less to dropped frames than one that does not.
+ROBUSTNESS = {"as trained": {}, "dropped frames 5%": {"drop_rate": 0.05}, "dropped frames 20%": {"drop_rate": 0.2},
+              "command 1 frame late": {"latency_frames": 1}, "command 3 frames late": {"latency_frames": 3},
+              "half frame rate": {"frame_stride": 2}}
+
+
+def robustness(make_hands: Callable[[], Hands], world: WorldConfig, seeds: list[int], loop: LoopConfig) -> dict:
+    """Overall scores under each of ROBUSTNESS's conditions, fresh hands for each."""
+    found = {}
+    for name, change in ROBUSTNESS.items():
+        world_here = replace(world, **{k: v for k, v in change.items() if k == "drop_rate"})
+        loop_here = replace(loop, **{k: v for k, v in change.items() if k != "drop_rate"})
+        hands = make_hands()
+        found[name] = scores([drive_road(world_here, seed, hands, loop_here) for seed in seeds], loop.penalty_s)
+    return found
 
 
 REFERENCES = {"world driver (ceiling)": WorldDriverHands, "zero steering (floor)": ZeroHands}
