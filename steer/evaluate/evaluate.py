@@ -46,6 +46,11 @@ def view_drive(run: str | Path, drive_name: str, out: str | Path, cache: str | P
     return out
 
 
+def overlay_path(out: Path, drive_name: str) -> Path:
+    """Where evaluate_run writes the overlay video of a drive."""
+    return out / f"{drive_name.replace('@', '_').replace(':', '-')}.webm"
+
+
 def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[str] | None = None,
                  out: str | Path | None = None, checkpoint: str = "best") -> dict:
     """Score a run's checkpoint on `drives` (default: the run's test drives) and write metrics.json,
@@ -76,7 +81,7 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     error_histogram(out / "errors.png", truth, preds, model.targets, metrics["units"])
     video = None
     if len(first.frames):
-        video = out / f"{first.name.replace('@', '_').replace(':', '-')}.webm"
+        video = overlay_path(out, first.name)
         write_overlay(video, first.frames, first.timestamps_s, rows[0][2], rows[0][3], model.targets,
                       first.units.get("steering", "rad"))
     write_report(out, metrics, info, video)
