@@ -203,3 +203,14 @@ def test_closed_loop_video_shows_every_frame_and_a_still(tmp_path):
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 60
     still = cv2.imread(str(tmp_path / "drive.png"))
     assert still.shape[0] == 3 * 66 and still.shape[1] == 3 * 200
+
+
+def test_with_speed_model_the_car_follows_the_speed_the_hands_ask_for():
+    class Slow:
+        def look(self, frame, time_s):
+            return cl.Command(None, speed_mps=6.0)  # the driver's wheel, the hands' speed
+
+    world = WorldConfig(frames_per_drive=300, **CLEAN)
+    driven = cl.drive_road(world, 1000, Slow(), cl.LoopConfig(speed="model"))
+    assert abs(start_world(world, 1000).state.speed_mps - 6.0) > 3  # the driver cruises elsewhere
+    assert driven.speed_mps[-1] == pytest.approx(6.0, abs=0.5)

@@ -150,7 +150,7 @@ def drive_road(config: WorldConfig, seed: int, hands: Hands, loop: LoopConfig = 
             driver_wheel, throttle, brake = driver.act(state, road, index)
             wheel = driver_wheel if command.wheel_rad is None else \
                 turn_wheel(wheel, command.wheel_rad, rate_step, config.car.max_steering_wheel_rad)
-            if loop.speed == "model" and command.wheel_rad is not None:
+            if loop.speed == "model" and (command.speed_mps, command.throttle) != (None, None):  # not the references
                 throttle, brake = _pedals(config, command, state.speed_mps)
             if k == 0:
                 log["wheel"][i] = wheel
