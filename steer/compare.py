@@ -215,7 +215,8 @@ def add_autonomy(result: dict, roads: int, seconds: float, road_seed: int, proce
 
 
 def seeds_table(result: dict) -> str:
-    """Mean +- std over seeds of each model's RMSE per target (and autonomy), each seed's figure after."""
+    """Mean +- std over seeds of each model's RMSE per target (and autonomy), then each seed's steering RMSE
+    (and autonomy) per model."""
     targets = result["targets"]
     columns = [f"{t} rmse" for t in targets] + (["autonomy %"] if "references" in result else [])
     keys = targets + (["autonomy"] if "references" in result else [])
@@ -226,8 +227,10 @@ def seeds_table(result: dict) -> str:
         lines.append(f"{name:<{width}}" + "".join(f"{_pm(row[k]):>28}" if k in row else " " * 28 for k in keys))
     for name, autonomy in result.get("references", {}).items():
         lines.append(f"{name:<{width}}" + " " * 28 * len(targets) + f"{autonomy:>28.1f}")
-    lines.append("each: mean +- std over seeds " + ",".join(map(str, result["seeds"]))
-                 + "; per seed in seeds.json")
+    lines.append("each: mean +- std over seeds " + ",".join(map(str, result["seeds"])) + "; per seed:")
+    for name, row in result["models"].items():
+        lines.append(f"  {name}: " + "; ".join(f"{key} " + ", ".join(f"{v:.4g}" for v in row[key]["per_seed"])
+                                                for key in ("steering", "autonomy") if key in row))
     return "\n".join(lines)
 
 

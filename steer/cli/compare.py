@@ -11,13 +11,20 @@ HELP = "train and evaluate several models on the same split, one table"
 OWN = ("model", "out")  # compare names each model by its label and trains it into OUT/<label>
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not comma-separated whole numbers, e.g. 0,1,2") from None
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder: a run folder per model, and compare.json")
     p.add_argument("--models", help="comma-separated labels: registered models (pilotnet,cnn-lstm) or labels of "
                                     "--config (default: all of --config's)")
     p.add_argument("--config", help='JSON {"common": {training options}, "models": {label: {"model": name, '
                                     'training options}}}; the flags below override both, for every model')
-    p.add_argument("--seeds", type=lambda s: [int(v) for v in s.split(",")],
+    p.add_argument("--seeds", type=_seeds,
                    help="e.g. 0,1,2: train each model once per seed (into OUT/seed-N/), each seed's RMSE and "
                         "mean +- std over seeds")
     p.add_argument("--closed-loop", type=int, metavar="ROADS",
