@@ -66,6 +66,11 @@ def held_out(info: dict, frame_cache: FrameCache, drives: list[str] | None) -> l
     return names
 
 
+def overlay_path(out: Path, drive_name: str) -> Path:
+    """Where evaluate_run writes the overlay video of a drive."""
+    return out / f"{drive_name.replace('@', '_').replace(':', '-')}.webm"
+
+
 def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[str] | None = None,
                  out: str | Path | None = None, checkpoint: str = "best", report: bool = True) -> dict:
     """Score a run's checkpoint on `drives` (default: see `held_out`) and write metrics.json and
@@ -105,7 +110,7 @@ def _write_report(out: Path, info: dict, metrics: dict, rows: list, first) -> No
     error_histogram(out / "errors.png", truth, preds, targets, metrics["units"])
     video = None
     if len(first.frames):
-        video = out / f"{first.name.replace('@', '_').replace(':', '-')}.webm"
+        video = overlay_path(out, first.name)
         write_overlay(video, first.frames, first.timestamps_s, rows[0][2], rows[0][3], targets,
                       first.units.get("steering", "rad"))
     write_report(out, metrics, info, video)
