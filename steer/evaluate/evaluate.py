@@ -15,6 +15,7 @@ from steer.evaluate.report import error_histogram, write_report
 from steer.evaluate.video import write_overlay
 from steer.models import SteerModel, load_model
 from steer.models.sequence import predict_drive
+from steer.train.precision import resolve_precision
 
 
 def _write_predictions(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
@@ -28,19 +29,21 @@ def _write_predictions(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray,
                 out.writerow([name, i, f"{time_s[i]:.6f}"] + pairs)
 
 
-def _open_run(run: Path, cache: str | Path | None, checkpoint: str) -> tuple[dict, FrameCache, SteerModel]:
-    """The run's record, its cache (or another) and the model of one of its checkpoints."""
+def _open_run(run: Path, cache: str | Path | None, checkpoint: str) -> tuple[dict, FrameCache, SteerModel, str]:
+    """The run's record, its cache (or another), the model of one of its checkpoints and the precision it
+    evaluates at: the run's own, resolved on this machine (a run from before `auto` trained at fp32)."""
     info = json.loads((run / "run.json").read_text())
-    return info, FrameCache(cache or info["config"]["cache"]), load_model(run / checkpoint)
+    precision, _ = resolve_precision(info["config"].get("precision", "fp32"), "cpu")
+    return info, FrameCache(cache or info["config"]["cache"]), load_model(run / checkpoint), precision
 
 
 def view_drive(run: str | Path, drive_name: str, out: str | Path, cache: str | Path | None = None,
                checkpoint: str = "best") -> Path:
     """An overlay MP4 (and a PNG still beside it) of a run's model driving one drive of the cache."""
     run, out = Path(run), Path(out)
-    _, frame_cache, model = _open_run(run, cache, checkpoint)
+    _, frame_cache, model, precision = _open_run(run, cache, checkpoint)
     drive, = frame_cache.by_name([drive_name])
-    preds = predict_drive(model, drive)
+    preds = predict_drive(model, drive, precision=precision)
     write_overlay(out, drive.frames, drive.timestamps_s, drive.targets(model.targets), preds, model.targets,
                   drive.units.get("steering", "rad"), still=out.with_suffix(".png"))
     return out
@@ -52,12 +55,12 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     predictions.csv, predictions.png, errors.png, a WebM of the first drive and report.html into
     `out` (default: the run folder)."""
     run = Path(run)
-    info, frame_cache, model = _open_run(run, cache, checkpoint)
+    info, frame_cache, model, precision = _open_run(run, cache, checkpoint)
     names = drives or info["split"]["test"]
     held_out = frame_cache.by_name(names)
     rows = []
     for drive in held_out:
-        preds = predict_drive(model, drive)
+        preds = predict_drive(model, drive, precision=precision)
         rows.append((drive.name, drive.timestamps_s, drive.targets(model.targets), preds))
     truth = np.concatenate([r[2] for r in rows])
     preds = np.concatenate([r[3] for r in rows])
@@ -65,7 +68,8 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     first = held_out[0]
     units = first.units
     metrics = {**scores, "model_name": info["config"]["model"], "checkpoint": str(run / checkpoint),
-               "drives": names, "frames": int(len(truth)), "units": {t: units.get(t, "?") for t in model.targets}}
+               "drives": names, "frames": int(len(truth)), "precision": precision,
+               "units": {t: units.get(t, "?") for t in model.targets}}
     out = Path(out or run)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", metrics)

@@ -17,12 +17,13 @@ from tqdm import tqdm
 from steer.data.cache import CachedDrive, FrameCache, write_json
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
 from steer.models import SteerModel, create_model, detach_state, load_model, reset_state
-from steer.models.sequence import predict_drive
+from steer.models.sequence import autocast, predict_drive
 from steer.provenance import versions
 from steer.train.batches import BatchLoader, DeviceBatchLoader, fits_on_device
 from steer.train.checkpoint import load_optimizer, save_checkpoint
 from steer.train.config import TrainConfig
 from steer.train.distributed import World, join, leave
+from steer.train.precision import resolve_precision
 
 
 def make_optimizer(model: SteerModel, config: TrainConfig) -> torch.optim.Optimizer:
@@ -34,9 +35,10 @@ def make_optimizer(model: SteerModel, config: TrainConfig) -> torch.optim.Optimi
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam or sgd")
 
 
-def validation_loss(model: SteerModel, drives: list[CachedDrive], device: str) -> tuple[float, dict[str, float]]:
+def validation_loss(model: SteerModel, drives: list[CachedDrive], device: str,
+                    precision: str = "fp32") -> tuple[float, dict[str, float]]:
     """Mean squared error in normalised units over whole drives, and the RMSE of each target in its units."""
-    preds = np.concatenate([predict_drive(model, d, device) for d in drives])
+    preds = np.concatenate([predict_drive(model, d, device, precision) for d in drives])
     truth = np.concatenate([d.targets(model.targets) for d in drives])
     std = model.target_std.cpu().numpy()
     loss = float(np.mean(((preds - truth) / std) ** 2))
@@ -51,8 +53,6 @@ def check_config(config: TrainConfig, model: SteerModel) -> None:
                          "from window to window: train it stateless (--no-stateful)")
     if config.stateful and config.burn_in:
         raise ValueError("burn_in is for stateless windows: stateful training carries the real state instead")
-    if config.precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be fp32 or bf16, not {config.precision!r}")
     if model.carries_frame and not config.stateful and config.window + config.burn_in < 2:
         raise ValueError("this model looks at frame differences, which a lone frame does not have: use "
                          "stateful training, a window of 2 or more, or a burn-in")
@@ -85,12 +85,11 @@ def train_epoch(model: SteerModel, net: torch.nn.Module, optimizer: torch.optim.
     compiled and/or wrapped for DDP."""
     model.train()
     state, losses, norms = None, [], []
-    autocast = torch.autocast(torch.device(config.device).type, torch.bfloat16, enabled=config.precision == "bf16")
     for batch in batches:
         frames, targets, weights, reset = (x.to(config.device) for x in loader.load(world.rows(batch)))
         state = reset_state(detach_state(state), ~reset) if config.stateful else None
         teacher = model.normalise(targets)
-        with autocast:
+        with autocast(config.precision, config.device):
             preds, state = _forward(net, frames, state, teacher, config)
         per_row = ((preds.float() - teacher[:, -preds.shape[1]:]) ** 2).mean(dim=(1, 2))
         # DDP averages gradients over ranks: scaled so, the average is the whole global batch's loss
@@ -171,6 +170,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     torchrun, every rank trains and rank 0 validates and writes."""
     world, device = join(config.device)
     config = replace(config, device=device)
+    recorded = config.to_dict()  # as asked: an `auto` run resumed elsewhere resolves again
+    precision, why = resolve_precision(config.precision, device)
+    config = replace(config, precision=precision)
     if config.batch_size % world.size:
         raise ValueError(f"batch_size {config.batch_size} does not divide among {world.size} processes")
     torch.manual_seed(config.seed)
@@ -184,9 +186,11 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     model, optimizer, first_epoch, best, bad_epochs = _start(config, cache, train_drives, out, resume)
     check_config(config, model)
     if world.main:
+        tqdm.write(f"precision {precision} ({why})")
         write_json(out / "run.json", {
-            "config": config.to_dict(), "processes": world.size, "split": split, "data_hashes": cache.hashes(),
-            "versions": versions(), "parameters": sum(p.numel() for p in model.parameters())})
+            "config": recorded, "precision": precision, "processes": world.size, "split": split,
+            "data_hashes": cache.hashes(), "versions": versions(),
+            "parameters": sum(p.numel() for p in model.parameters())})
     net, loader = _net(model, config, world), _loader(model, train_drives, config)
     lengths = [len(d) for d in train_drives]
     writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch) if world.main else None
@@ -199,7 +203,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
                   leave=False, disable=not world.main) as progress:
             stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress)
         stats["frames_per_s"] = total / (time.perf_counter() - started)
-        val_loss, val_rmse = validation_loss(model, val_drives, config.device) if world.main else (0.0, {})
+        val_loss, val_rmse = (validation_loss(model, val_drives, config.device, config.precision) if world.main
+                              else (0.0, {}))
         stats["val_loss"] = world.from_main(val_loss)
         stats.update({f"val_rmse_{k}": v for k, v in val_rmse.items()})
         history.append({"epoch": epoch, **stats})
