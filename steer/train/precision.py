@@ -12,6 +12,7 @@ import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # as torch's cpuinfo and Linux's /proc/cpuinfo name them
+CPUINFO = Path("/proc/cpuinfo")
 
 
 def cpu_bf16_flags() -> list[str]:
@@ -20,8 +21,7 @@ def cpu_bf16_flags() -> list[str]:
         capability = torch._C._cpu._get_cpu_capability()  # private, but the one cross-platform source
         return [f for f in BF16_CPU_FLAGS if capability.get(f)]
     except AttributeError:
-        cpuinfo = Path("/proc/cpuinfo")
-        flags = set(cpuinfo.read_text().split()) if cpuinfo.exists() else set()
+        flags = set(CPUINFO.read_text().split()) if CPUINFO.exists() else set()
         return [f for f in BF16_CPU_FLAGS if f in flags]
 
 
