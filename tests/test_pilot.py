@@ -124,3 +124,11 @@ def test_static_int8_streams_close_to_float_with_the_recurrent_core_left_in_floa
     # int8 follows float frame by frame, each prediction within 1% of the targets' std (0.2 rad, 4 m/s)
     assert all(np.corrcoef(runs[0][:, k], runs[1][:, k])[0, 1] > 0.98 for k in range(2))
     assert np.all(np.abs(runs[1] - runs[0]) < 0.01 * np.array([0.2, 4.0]))
+
+
+def test_export_int8_refuses_without_frames_to_calibrate_on_and_writes_nothing(tmp_path, refuse):
+    _saved(tmp_path)  # a checkpoint on its own: no run.json beside it names a cache or training drives
+    refuse(["export", "--checkpoint", tmp_path / "ckpt", "--out", tmp_path / "step.onnx", "--int8"], tmp_path,
+           "--cache", "--drive", str(tmp_path / "ckpt"))
+    refuse(["export", "--checkpoint", tmp_path / "ckpt", "--out", tmp_path / "step.onnx", "--drive", "x"], tmp_path,
+           "--int8")
