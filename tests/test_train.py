@@ -25,7 +25,8 @@ def test_checkpoint_round_trip_without_pickle(tmp_path, monkeypatch):
 
 def _config(cache, out, **changes) -> TrainConfig:
     values = dict(cache=str(cache.root), out=str(out), model="cnn-lstm", model_args={"hidden": 8, "features": 16},
-                  window=5, batch_size=2, epochs=2, patience=5, split=[0.5, 0.25, 0.25], seed=3)
+                  window=5, batch_size=2, epochs=2, patience=5, split=[0.5, 0.25, 0.25], seed=3,
+                  precision="fp32")  # these tests compare numbers exactly
     values.update(changes)
     return TrainConfig(**values)
 

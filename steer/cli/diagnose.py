@@ -18,11 +18,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from steer.evaluate.diagnose import diagnose_to
-    from steer.evaluate.evaluate import _open_run
+    from steer.evaluate.evaluate import open_run
 
     if args.window < 2:
         raise ValueError(f"--window {args.window}: a decay through time needs 2 frames or more")
-    info, cache, model = _open_run(Path(args.run), args.cache, args.checkpoint)
+    info, cache, model, _ = open_run(Path(args.run), args.cache, args.checkpoint)
     drives = cache.by_name(args.drive.split(",") if args.drive else info["split"]["val"])
     out = Path(args.out or Path(args.run) / "diagnose")
     found = diagnose_to(out, model, drives, args.window, f"{info['config']['model']} {args.run}")

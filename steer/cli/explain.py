@@ -20,14 +20,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from steer.evaluate.evaluate import _open_run
+    from steer.evaluate.evaluate import open_run
     from steer.evaluate.explain import explain_drive, read_ignore_mask
 
     if not 0 < args.fraction < 1:
         raise ValueError(f"--fraction {args.fraction}: a share of the pixels, between 0 and 1")
     if args.window < 1:
         raise ValueError(f"--window {args.window}: 1 frame or more")
-    _, cache, model = _open_run(Path(args.run), args.cache, args.checkpoint)
+    _, cache, model, _ = open_run(Path(args.run), args.cache, args.checkpoint)
     drive, = cache.by_name([args.drive])
     if not len(drive.frames):
         raise ValueError(f"drive {args.drive!r} has no frames to explain (a signal-only drive)")

@@ -28,9 +28,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"  # or "cuda"; under torchrun each rank takes the GPU of its local rank
     threads: int = 0  # torch CPU threads; 0 = all cores
-    precision: str = "fp32"  # or "bf16": autocast to bfloat16 (on GPUs with bf16 units; slow on most CPUs)
-    channels_last: bool = False  # NHWC convolutions: faster with bf16 on recent GPUs
-    compile: bool = False  # torch.compile the training forward: a slow first step, then faster ones
+    precision: str = "auto"  # bf16 autocast where the device does bf16 fast (steer/train/precision.py), or fp32, bf16
+    channels_last: bool = True  # NHWC 2-d convolutions: as fast or faster for every model (bench/README.md)
+    compile: bool = False  # torch.compile the training forward: on 2 CPU cores minutes to compile, then no faster
     health_every: int = 0  # gradient health every N steps (steer/train/health.py); 0: off, and free
     gpu_cache: bool = True  # hold the training inputs on the GPU when they take under half its free memory
 

@@ -20,13 +20,14 @@ from steer.data.cache import CachedDrive, FrameCache, part_of, write_json
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
 from steer.models import SteerModel, create_model, detach_state, load_model, reset_state
 from steer.models.registry import recover_checkpoint
-from steer.models.sequence import predict_drive
+from steer.models.sequence import autocast, predict_drive
 from steer.provenance import versions
 from steer.train.batches import BatchLoader, DeviceBatchLoader, fits_on_device
 from steer.train.checkpoint import load_optimizer, read_run, save_checkpoint
 from steer.train.config import TrainConfig, check_model, flag
 from steer.train.distributed import World, join, leave
 from steer.train.health import Health
+from steer.train.precision import resolve_precision
 
 
 def make_optimizer(model: SteerModel, config: TrainConfig) -> torch.optim.Optimizer:
@@ -38,9 +39,10 @@ def make_optimizer(model: SteerModel, config: TrainConfig) -> torch.optim.Optimi
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam or sgd")
 
 
-def validation_loss(model: SteerModel, drives: list[CachedDrive], device: str) -> tuple[float, dict[str, float]]:
+def validation_loss(model: SteerModel, drives: list[CachedDrive], device: str,
+                    precision: str = "fp32") -> tuple[float, dict[str, float]]:
     """Mean squared error in normalised units over whole drives, and the RMSE of each target in its units."""
-    preds = np.concatenate([predict_drive(model, d, device) for d in drives])
+    preds = np.concatenate([predict_drive(model, d, device, precision) for d in drives])
     truth = np.concatenate([d.targets(model.targets) for d in drives])
     std = model.target_std.cpu().numpy()
     loss = float(np.mean(((preds - truth) / std) ** 2))
@@ -91,12 +93,11 @@ def train_epoch(model: SteerModel, net: torch.nn.Module, optimizer: torch.optim.
     compiled and/or wrapped for DDP."""
     model.train()
     state, losses, norms = None, [], []
-    autocast = torch.autocast(torch.device(config.device).type, torch.bfloat16, enabled=config.precision == "bf16")
     for batch in batches:
         frames, targets, weights, reset = (x.to(config.device) for x in loader.load(world.rows(batch)))
         state = reset_state(detach_state(state), ~reset) if config.stateful else None
         teacher = model.normalise(targets)
-        with autocast:
+        with autocast(config.precision, config.device):
             preds, state = _forward(net, frames, state, teacher, config)
         per_row = ((preds.float() - teacher[:, -preds.shape[1]:]) ** 2).mean(dim=(1, 2))
         # DDP averages gradients over ranks: scaled so, the average is the whole global batch's loss
@@ -182,6 +183,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     config = replace(config, device=device)
     config.check()
     check_model(config)
+    recorded = config.to_dict()  # as asked: an `auto` run resumed elsewhere resolves again
+    precision, why = resolve_precision(config.precision, device)
+    config = replace(config, precision=precision)
     if config.batch_size % world.size:
         raise ValueError(f"--batch-size {config.batch_size} does not divide among {world.size} processes: "
                          f"give a multiple of {world.size}")
@@ -199,9 +203,11 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     check_config(config, model)
     out.mkdir(parents=True, exist_ok=True)
     if world.main:
+        tqdm.write(f"precision {precision} ({why})")
         write_json(out / "run.json", {
-            "config": config.to_dict(), "processes": world.size, "split": split, "data_hashes": cache.hashes(),
-            "versions": versions(), "parameters": sum(p.numel() for p in model.parameters())})
+            "config": recorded, "precision": precision, "processes": world.size, "split": split,
+            "data_hashes": cache.hashes(), "versions": versions(),
+            "parameters": sum(p.numel() for p in model.parameters())})
     net, loader = _net(model, config, world), _loader(model, train_drives, config)
     lengths = [len(d) for d in train_drives]
     writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch) if world.main else None
@@ -217,7 +223,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
             stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress, health)
         stats["train_frames_per_s"] = total / (time.perf_counter() - started)
         with health.watching(model) if health else nullcontext():
-            val_loss, val_rmse = validation_loss(model, val_drives, config.device) if world.main else (0.0, {})
+            val_loss, val_rmse = (validation_loss(model, val_drives, config.device, config.precision)
+                                  if world.main else (0.0, {}))
         stats["val_loss"] = world.from_main(val_loss)
         stats["epoch_frames_per_s"] = total / (time.perf_counter() - started)  # training and validation
         stats.update({f"val_rmse_{k}": v for k, v in val_rmse.items()})
