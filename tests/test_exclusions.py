@@ -56,8 +56,8 @@ def _frames_of(names: list[str], excluded: bool) -> set[tuple[str, int]]:
 
 
 def _config(cache, out, **changes) -> TrainConfig:
-    values = dict(cache=str(cache.root), out=str(out), model="pilotnet", window=1, stride=1, stateful=False,
-                  batch_size=8, epochs=1, targets=["steering", "speed"], split_by="time", split=[0.5, 0.25, 0.25], seed=0)
+    values = dict(cache=str(cache.root), out=str(out), model="pilotnet", targets=["steering", "speed"], window=1,
+                  stride=1, stateful=False, batch_size=8, epochs=1, split_by="time", split=[0.5, 0.25, 0.25], seed=0)
     return TrainConfig(**{**values, **changes})
 
 
@@ -89,11 +89,20 @@ def test_training_batches_hold_every_kept_training_frame_and_no_excluded_one(tmp
         assert info["split"] == plain and info["exclusions"] is None
 
 
-def test_stateful_windows_never_cross_an_excluded_range(tmp_path, monkeypatch):
-    cache = _cache(tmp_path / "cache", excluded=True)
-    rows = _drawn(monkeypatch)
-    train(_config(cache, tmp_path / "run", model="cnn-lstm", model_args={"hidden": 8, "features": 16}, window=4,
-                  stateful=True, batch_size=2))
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A small stateful cnn-lstm trained on a cache with exclusion ranges, and the batch rows it drew."""
+    root = tmp_path_factory.mktemp("excluded")
+    cache = _cache(root / "cache", excluded=True)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        rows = _drawn(monkeypatch)
+        run = train(_config(cache, root / "run", model="cnn-lstm", model_args={"hidden": 8, "features": 16},
+                            window=4, stateful=True, batch_size=2))
+    return cache, run, rows
+
+
+def test_stateful_windows_never_cross_an_excluded_range(trained):
+    _, _, rows = trained
     assert rows
     for row in rows:
         (drive, first), frames = row[0], [i for _, i in row]
@@ -114,17 +123,8 @@ def test_a_kept_part_starts_fresh_after_the_last_excluded_range_before_it(tmp_pa
                         "b@30:45": list(range(5, 30))}
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A small cnn-lstm trained on a cache with exclusion ranges."""
-    root = tmp_path_factory.mktemp("excluded")
-    cache = _cache(root / "cache", excluded=True)
-    return cache, train(_config(cache, root / "run", model="cnn-lstm", model_args={"hidden": 8, "features": 16},
-                                window=4, stateful=True, batch_size=2))
-
-
 def test_evaluation_scores_only_kept_frames_and_the_baselines_on_the_same_ones(trained, tmp_path):
-    cache, run = trained
+    cache, run, _ = trained
     main(["evaluate", "--run", str(run), "--metrics-only", "--out", str(tmp_path / "eval")])
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     rows = list(csv.DictReader((tmp_path / "eval" / "predictions.csv").open()))
@@ -139,7 +139,7 @@ def test_evaluation_scores_only_kept_frames_and_the_baselines_on_the_same_ones(t
 
 
 def test_streaming_a_drive_skips_its_excluded_frames_and_resets_the_state_at_each(trained, tmp_path):
-    cache, run = trained
+    cache, run, _ = trained
     out = tmp_path / "stream.csv"
     main(["run", "--checkpoint", str(run / "best"), "--cache", str(cache.root), "--drive", "a", "--out", str(out)])
     rows = list(csv.DictReader(out.open()))
