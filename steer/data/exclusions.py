@@ -10,13 +10,14 @@ A cache without the file behaves exactly as one whose file holds no range.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from steer.data.cache import CachedDrive, FrameCache, file_sha256, locked, part_of, read_manifest, write_json
+from steer.data.cache import CachedDrive, FrameCache, locked, part_of, read_manifest, write_json
 from steer.errors import SteerError
 
 EXCLUSIONS = "exclusions.json"
@@ -44,7 +45,8 @@ class Exclusions:
         if not path.exists():
             return cls(path, [], lengths)
         try:
-            ranges = json.loads(path.read_bytes())["ranges"]
+            data = path.read_bytes()
+            ranges = json.loads(data)["ranges"]
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
             where = f" line {error.lineno}" if isinstance(error, json.JSONDecodeError) else ""
             raise SteerError(f"{path}{where}: not steer's exclusion ranges, {{\"ranges\": [...]}} ({error!r}); "
@@ -55,7 +57,7 @@ class Exclusions:
             problem = _problem(entry, lengths)
             if problem:
                 raise SteerError(f"{path} range {i} ({json.dumps(entry)}): {problem}; fix or remove it")
-        return cls(path, ranges, lengths, file_sha256(path))
+        return cls(path, ranges, lengths, hashlib.sha256(data).hexdigest())
 
     def record(self) -> dict | None:
         """What a run records of the exclusions it applied (None: the cache has no exclusions.json)."""
