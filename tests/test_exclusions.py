@@ -2,6 +2,7 @@
 of a range is left out, a part starts fresh at a cut, and a cache without ranges behaves as before."""
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -165,3 +166,14 @@ def test_a_malformed_exclusions_file_is_refused_naming_the_file_and_range(tmp_pa
     (cache.root / "exclusions.json").write_text(text)
     refuse(["train", "--cache", cache.root, "--out", tmp_path / "run", "--model", "pilotnet", "--split-by", "time"],
            tmp_path, cache.root / "exclusions.json", named)
+
+
+def test_evaluate_and_streaming_refuse_a_range_the_cache_has_no_frames_for(trained, tmp_path, refuse):
+    cache, run, _ = trained
+    other = tmp_path / "other"
+    shutil.copytree(cache.root, other)
+    (other / "exclusions.json").write_text(json.dumps({"ranges": [{**RANGES[0], "drive": "d"}]}))
+    refuse(["evaluate", "--run", run, "--cache", other, "--out", tmp_path / "eval"], tmp_path,
+           other / "exclusions.json", "range 0", "no drive 'd'")
+    refuse(["run", "--checkpoint", run / "best", "--cache", other, "--drive", "a", "--out", tmp_path / "p.csv"],
+           tmp_path, other / "exclusions.json", "range 0", "no drive 'd'")
