@@ -1,20 +1,28 @@
-"""Training frames/s of each model through the real data path, beside the same model on a batch already
-in memory (the limit: no data path at all), measured in the same run; on the CPU and, where one is
+"""Training frames/s of each model as `steer train` runs it by default, beside the limit: the same
+model's fastest configuration on the same device on a batch already in memory (no data path at all),
+and beside today's fp32 eager path, all measured in the same run; on the CPU and, where one is
 present, on the GPU.
 
-    .venv/bin/python bench/train.py [--steps 30] [--threads 2]
+    .venv/bin/python bench/train.py [--steps 4 --rounds 5] [--threads 2] [--compile]
 
-The data path is what `steer train` uses: batches gathered from the memory-mapped cache (frames, or
-for features-lstm the stored features) into a reused buffer and copied to the device, or, on a GPU
-the inputs fit on, gathered there. On the GPU
-the step runs with bf16 autocast and channels-last convolutions, as `--precision bf16
---channels-last` train.
+`default` is `steer train` with its default settings (`TrainConfig()`: precision `auto`, resolved
+on this device, channels-last and compile as the config says) through its data path: batches
+gathered from the memory-mapped cache (frames, or for features-lstm the stored features) into a
+reused buffer and copied to the device, or, on a GPU the inputs fit on, gathered there. `fp32` is
+the same path at fp32, channels-first, eager: what `steer train` did before `auto`. The limit is the
+fastest of fp32 and bf16, each channels-first and channels-last, on one batch held in memory; with
+`--compile` also each of those compiled (minutes of compiling per model on a 2-core CPU).
+
+Every configuration steps `--steps` times in turn, `--rounds` times over, so all see the machine in
+the same state; each rate is the median over rounds.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,79 +30,119 @@ import torch
 from steer.data.cache import FrameCache
 from steer.data.windows import stateless_batches
 from steer.models import MODELS, create_model
+from steer.models.sequence import autocast
 from steer.train.batches import BatchLoader, DeviceBatchLoader
+from steer.train.config import TrainConfig
 from steer.train.loop import to_channels_last
+from steer.train.precision import resolve_precision
 from steer.world.simulate import WorldConfig, generate_drives
 
 TARGETS = ["steering", "speed", "throttle"]
 SHAPES = {"pilotnet": (32, 1)}  # (batch, window); temporal models (16, 8), as the demo trains them
 
 
-def _step(model, optimizer, frames, targets, bf16: bool) -> None:
-    with torch.autocast(frames.device.type, torch.bfloat16, enabled=bf16):
-        preds, _ = model(frames, None)
-    loss = ((preds.float() - model.normalise(targets)) ** 2).mean()
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
+@dataclass(frozen=True)
+class Setting:
+    precision: str  # resolved: fp32 or bf16
+    channels_last: bool
+    compile: bool
+
+    def __str__(self) -> str:
+        return "+".join([self.precision] + ["cl"] * self.channels_last + ["compiled"] * self.compile)
 
 
-def _rate(model, batches, load, steps: int, device: str) -> float:
-    bf16 = device == "cuda"
-    if bf16:
+def _stepper(name: str, setting: Setting, device: str):
+    """One training step of a fresh model (seed 0) in `setting`: forward, loss, backward, clip, Adam."""
+    torch.manual_seed(0)
+    model = create_model(name, targets=TARGETS).to(device)
+    if setting.channels_last:
         to_channels_last(model)
+    net = torch.compile(model) if setting.compile else model
     optimizer = torch.optim.Adam(model.parameters(), 1e-4)
-    for batch in batches[:3]:  # warm-up: allocator, cuDNN's choice of kernels
-        _step(model, optimizer, *load(batch), bf16)
-    _sync(device)
-    started = time.perf_counter()
-    frames = 0
-    for batch in batches[3:steps + 3]:
-        x, y = load(batch)
-        _step(model, optimizer, x, y, bf16)
-        frames += x.shape[0] * x.shape[1]
-    _sync(device)
-    return frames / (time.perf_counter() - started)
+
+    def step(frames: torch.Tensor, targets: torch.Tensor) -> None:
+        with autocast(setting.precision, device):
+            preds, _ = net(frames, None)
+        loss = ((preds.float() - model.normalise(targets)) ** 2).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+    return step
 
 
 def _sync(device: str) -> None:
-    if device == "cuda":
+    if device.startswith("cuda"):
         torch.cuda.synchronize()
 
 
-def _measure(name: str, cache: FrameCache, device: str, steps: int) -> tuple[str, float, float]:
+def _rates(runs: dict[str, tuple], batches: list, steps: int, rounds: int, device: str) -> dict[str, float]:
+    """Median frames/s of each run (step, load) over `rounds` rounds of `steps` steps, runs interleaved."""
+    for step, load in runs.values():  # warm-up: allocator, oneDNN's and cuDNN's choice of kernels, compiling
+        for batch in batches[:2]:
+            step(*load(batch))
+    per_round = {label: [] for label in runs}
+    cycle = itertools.cycle(batches[2:])
+    for _ in range(rounds):
+        for label, (step, load) in runs.items():
+            _sync(device)
+            started, frames = time.perf_counter(), 0
+            for _ in range(steps):
+                x, y = load(next(cycle))
+                step(x, y)
+                frames += x.shape[0] * x.shape[1]
+            _sync(device)
+            per_round[label].append(frames / (time.perf_counter() - started))
+    return {label: float(np.median(r)) for label, r in per_round.items()}
+
+
+def _measure(name: str, cache: FrameCache, device: str, args: argparse.Namespace) -> dict:
     batch, window = SHAPES.get(name, (16, 8))
     model = create_model(name, targets=TARGETS)  # its inputs: frames, or features stored beside the cache
     inputs, targets = [model.inputs_of(d) for d in cache.drives], [d.targets(TARGETS) for d in cache.drives]
-    loader = (DeviceBatchLoader(inputs, targets, window, device) if device == "cuda"
+    loader = (DeviceBatchLoader(inputs, targets, window, device) if device.startswith("cuda")
               else BatchLoader(inputs, targets, window))
     batches = stateless_batches([len(d) for d in cache.drives], window, window, batch, np.random.default_rng(0))
     from_cache = lambda b: tuple(t.to(device) for t in loader.load(b)[:2])  # noqa: E731
     fixed = tuple(t.clone() for t in from_cache(batches[0]))
-    rates = []
-    for load in (from_cache, lambda b: fixed):
-        torch.manual_seed(0)
-        rates.append(_rate(create_model(name, targets=TARGETS).to(device), batches, load, steps, device))
-    return f"{batch} x {window}", *rates
+    in_memory = lambda b: fixed  # noqa: E731
+    defaults = TrainConfig()
+    default = Setting(resolve_precision(defaults.precision, device)[0], defaults.channels_last, defaults.compile)
+    candidates = [Setting(p, cl, c) for p in ("fp32", "bf16") for cl in (False, True)
+                  for c in ((False, True) if args.compile else (False,))]
+    runs = {"fp32 path": (_stepper(name, Setting("fp32", False, False), device), from_cache),
+            "default path": (_stepper(name, default, device), from_cache),
+            **{str(s): (_stepper(name, s, device), in_memory) for s in candidates}}
+    rates = _rates(runs, batches, args.steps, args.rounds, device)
+    limit = max(map(str, candidates), key=rates.get)
+    return {"shape": f"{batch} x {window}", "default": str(default), "limit": limit, "rates": rates}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=4, help="steps per configuration per round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="compiled configurations among the limit's")
+    parser.add_argument("--models", default=",".join(sorted(MODELS)))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     with tempfile.TemporaryDirectory() as root:
         cache = FrameCache.create(root, generate_drives(WorldConfig(frames_per_drive=200), 8, seed=0, processes=2))
-        print(f"{'model':<14}{'device':>8}{'batch x window':>16}{'data path':>12}{'in memory':>12}{'ratio':>8}"
+        print(f"{'model':<14}{'device':>7}{'batch x window':>15}{'fp32 eager':>12}{'default':>10}{'limit':>10}"
+              f"{'default/limit':>15}{'default/fp32':>14}   default setting, limit setting"
               f"   (frames/s; CPU: {args.threads} threads"
-              + (f"; GPU: {torch.cuda.get_device_name()}, bf16, channels-last)" if len(devices) > 1 else ")"))
+              + (f"; GPU: {torch.cuda.get_device_name()})" if len(devices) > 1 else ")"))
         for device in devices:
-            for name in sorted(MODELS):
-                shape, cached, memory = _measure(name, cache, device, args.steps)
-                print(f"{name:<14}{device:>8}{shape:>16}{cached:>12,.0f}{memory:>12,.0f}{cached / memory:>8.2f}")
+            for name in args.models.split(","):
+                m = _measure(name, cache, device, args)
+                r = m["rates"]
+                fp32, default, limit = r.pop("fp32 path"), r.pop("default path"), r[m["limit"]]
+                print(f"{name:<14}{device:>7}{m['shape']:>15}{fp32:>12,.0f}{default:>10,.0f}{limit:>10,.0f}"
+                      f"{default / limit:>15.2f}{default / fp32:>14.2f}"
+                      f"   {m['default']}, {m['limit']}")
+                print(" " * 14 + "in memory: " + ", ".join(f"{k} {v:,.0f}" for k, v in r.items()), flush=True)
 
 
 if __name__ == "__main__":

@@ -180,3 +180,69 @@ def result_table(result: dict) -> str:
     return comparison_table({label: e["metrics"]["model"] for label, e in models.items()}, result["baselines"],
                             result["units"], {label: {"train frames/s": e["frames_per_s"],
                                                       "parameters": e["parameters"]} for label, e in models.items()})
+
+
+def compare_seeds(spec: dict, out: str | Path, seeds: list[int], labels: list[str] | None = None,
+                  overrides: dict | None = None) -> dict:
+    """`compare` once per seed (each model trained once per seed, into OUT/seed-<seed>/<label>), then per
+    model and target each seed's RMSE and their mean and standard deviation (over seeds, ddof 1)."""
+    if "seed" in (overrides or {}) or "seed" in spec.get("common", {}):
+        raise ValueError("--seeds gives the seeds: drop --seed (and seed in common)")
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds needs at least two different seeds for a spread, got {seeds}")
+    runs = {seed: compare(model_configs(spec, Path(out) / f"seed-{seed}", labels, {**(overrides or {}), "seed": seed}),
+                          Path(out) / f"seed-{seed}") for seed in seeds}
+    first = next(iter(runs.values()))
+    models = {label: {target: spread([runs[s]["models"][label]["metrics"]["model"][target]["rmse"] for s in seeds])
+                      for target in first["targets"]} for label in first["models"]}
+    return {"seeds": seeds, "targets": first["targets"], "units": first["units"], "models": models,
+            "runs": {label: [runs[s]["models"][label]["run"] for s in seeds] for label in first["models"]},
+            "baselines": {key: {t: spread([runs[s]["baselines"][key][t]["rmse"] for s in seeds])
+                                for t in first["targets"]} for key in BASELINES},
+            "versions": versions()}
+
+
+def spread(values: list[float]) -> dict:
+    """Each seed's figure, their mean and sample standard deviation."""
+    return {"per_seed": [float(v) for v in values], "mean": float(np.mean(values)),
+            "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
+
+
+def add_autonomy(result: dict, roads: int, seconds: float, road_seed: int, processes: int = 1) -> dict:
+    """Closed-loop autonomy (steer.drive.closed_loop) of each seed's best checkpoint and of the reference
+    drivers, on the same held-out roads; into `result` as `autonomy` per model and `references`."""
+    from steer.drive.closed_loop import autonomy_of
+
+    checkpoints = [str(Path(run) / "best") for runs in result["runs"].values() for run in runs]
+    found = autonomy_of(checkpoints, roads, seconds, road_seed, processes)
+    for label, runs in result["runs"].items():
+        result["models"][label]["autonomy"] = spread([found["checkpoints"][str(Path(r) / "best")]["autonomy_pct"]
+                                                      for r in runs])
+    result["references"] = {name: s["autonomy_pct"] for name, s in found["references"].items()}
+    result["closed_loop"] = {"roads": roads, "seconds": seconds, "road_seed": road_seed, "detail": found}
+    return result
+
+
+def seeds_table(result: dict) -> str:
+    """Mean +- std over seeds of each model's RMSE per target (and autonomy), then each seed's steering RMSE
+    (and autonomy) per model."""
+    targets = result["targets"]
+    columns = [f"{t} rmse" for t in targets] + (["autonomy %"] if "references" in result else [])
+    keys = targets + (["autonomy"] if "references" in result else [])
+    width = max(map(len, list(result["models"]) + list(result.get("references", {})) + ["baseline: train mean"])) + 2
+    lines = [" " * width + "".join(f"{c:>28}" for c in columns)]
+    rows = {**result["models"], **{BASELINES[k]: v for k, v in result["baselines"].items()}}
+    for name, row in rows.items():
+        lines.append(f"{name:<{width}}" + "".join(f"{_pm(row[k]):>28}" if k in row else " " * 28 for k in keys))
+    for name, autonomy in result.get("references", {}).items():
+        lines.append(f"{name:<{width}}" + " " * 28 * len(targets) + f"{autonomy:>28.1f}")
+    lines.append("each: mean +- std over seeds " + ",".join(map(str, result["seeds"])) + "; per seed:")
+    for name, row in result["models"].items():
+        lines.append(f"  {name}: " + "; ".join(f"{key} " + ", ".join(f"{v:.4g}" for v in row[key]["per_seed"])
+                                                for key in ("steering", "autonomy") if key in row))
+    return "\n".join(lines)
+
+
+def _pm(s: dict) -> str:
+    digits = 1 if s["mean"] > 5 else 4
+    return f"{s['mean']:.{digits}f} +- {s['std']:.{digits}f}"

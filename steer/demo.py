@@ -2,6 +2,7 @@
 temporal model trained on the same split, on held-out drives beside the baselines."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -9,7 +10,15 @@ from pathlib import Path
 
 from steer.compare import compare, model_configs, result_table
 from steer.data.cache import FrameCache, write_json
+from steer.drive import closed_loop as cl
+from steer.drive.pilot import Pilot
+from steer.evaluate.evaluate import overlay_path
+from steer.evaluate.report import CLOSED_LOOP, write_report
+from steer.evaluate.video import write_closed_loop
 from steer.world.simulate import WorldConfig, generate_drives
+
+# Closed loop after the open-loop table: roads of world seed 1000 (no demo drive's), the loop's defaults.
+LOOP_ROADS, LOOP_SECONDS, LOOP_SEED = 4, 30.0, 1000
 
 # PilotNet has no memory, so it learns from shuffled single frames. The recurrent model learns with
 # truncated backpropagation through time: 16 lanes walk the drives in windows of 8 frames, the state
@@ -21,8 +30,10 @@ DEMO_MODELS = {
 
 
 def run_demo(out: str | Path, drives: int = 96, frames: int = 200, epochs: int | None = None, seed: int = 0,
-             world: WorldConfig | None = None) -> dict[str, dict]:
-    """Returns, per model, its metrics.json; `epochs` overrides each model's own count."""
+             world: WorldConfig | None = None, loop_roads: int = LOOP_ROADS,
+             loop_seconds: float = LOOP_SECONDS) -> dict[str, dict]:
+    """Returns, per model, its metrics.json, and under `closed_loop` every driver's scores on `loop_roads`
+    held-out roads of `loop_seconds`; `epochs` overrides each model's own count."""
     out = Path(out)
     started = time.perf_counter()
     world = world or WorldConfig(frames_per_drive=frames)
@@ -36,7 +47,30 @@ def run_demo(out: str | Path, drives: int = 96, frames: int = 200, epochs: int |
                      out)
     summary = {label: entry["metrics"] for label, entry in result["models"].items()}
     print(f"\nheld-out drives: {', '.join(result['test']['drives'])}\n{result_table(result)}")
+    summary["closed_loop"] = drive_in_the_loop(result, loop_roads, loop_seconds)
     write_json(out / "summary.json", summary)
     minutes = (time.perf_counter() - started) / 60
     print(f"\nwrote {out / 'summary.json'} and {out / 'compare.json'} in {minutes:.1f} min")
     return summary
+
+
+def drive_in_the_loop(result: dict, roads: int = LOOP_ROADS, seconds: float = LOOP_SECONDS) -> dict[str, dict]:
+    """Every model of a compare() result and the reference drivers on held-out roads in closed loop: print
+    the table, and put it with a video of the most autonomous model on its first road into that model's
+    report. Returns the overall scores per driver."""
+    checkpoints = {label: str(Path(e["run"]) / "best") for label, e in result["models"].items()}
+    print(f"\ndriving {roads} held-out roads of {seconds:g} s in closed loop (world seed {LOOP_SEED})")
+    found = cl.autonomy_of(list(checkpoints.values()), roads, seconds, LOOP_SEED, os.cpu_count() or 1)
+    rows = {label: found["checkpoints"][c] for label, c in checkpoints.items()} | found["references"]
+    print(cl.table(rows))
+    best = max(checkpoints, key=lambda label: rows[label]["autonomy_pct"])
+    run, entry = Path(result["models"][best]["run"]), result["models"][best]
+    world = cl.world_for_loop(cl.training_world(checkpoints[best], found["roads"])[0], seconds)
+    driven = cl.drive_road(world, found["roads"][0], cl.ModelHands(Pilot(checkpoints[best])), keep_frames=True)
+    write_closed_loop(run / "closed_loop.webm", driven)
+    note = (f"{roads} roads of {seconds:g} s (world seed {LOOP_SEED}, no training drive's) beside the "
+            "other models and the reference drivers; the video is the first road")
+    write_json(run / CLOSED_LOOP, {"rows": rows, "roads": found["roads"], "video": "closed_loop.webm", "note": note})
+    info = json.loads((run / "run.json").read_text())
+    write_report(run, entry["metrics"], info, overlay_path(run, entry["metrics"]["drives"][0]))
+    return rows

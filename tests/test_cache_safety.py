@@ -140,7 +140,7 @@ def _interrupt(big_tub: Path, cache: Path, how: signal.Signals, rng: random.Rand
     proc = steer("import", big_tub, "--out", cache, "--size", "33x100", "--processes", "2", start_new_session=True)
     while not _staged(cache) and proc.poll() is None:
         time.sleep(0.01)
-    time.sleep(rng.uniform(0, 0.8))
+    time.sleep(rng.uniform(0, rng.choice([0.05, 0.8])))  # half the time while the workers are being born
     workers = _children(proc.pid)
     os.killpg(proc.pid, how) if how == signal.SIGINT else proc.send_signal(how)
     proc.wait(timeout=HANG_S)

@@ -96,6 +96,36 @@ def test_every_example_config_is_taken_by_its_verb_and_refused_by_the_other(path
         refuse(["train", "--config", path, "--cache", "c", "--out", tmp_path / "run"], tmp_path, str(path),
                "steer compare")
     else:
-        assert TrainConfig.from_dict(spec).model == spec["model"]
+        from steer.train.config import check_model
+
+        config = TrainConfig.from_dict(spec)
+        config.check()
+        check_model(config)
         refuse(["compare", "--config", path, "--cache", "c", "--out", tmp_path / "cmp"], tmp_path, str(path),
                "steer train")
+
+
+def test_compare_over_seeds_gives_each_seeds_figure_and_their_spread(tiny_cache, tmp_path, capsys):
+    config = tmp_path / "compare.json"
+    config.write_text(json.dumps({**TINY, "models": {"pilotnet": TINY["models"]["pilotnet"]}}))
+    out = tmp_path / "out"
+    main(["compare", "--cache", str(tiny_cache.root), "--out", str(out), "--config", str(config), "--seeds", "0,1",
+          "--closed-loop", "1", "--closed-loop-seconds", "0.5"])
+    result = json.loads((out / "seeds.json").read_text())
+    per_seed = [json.loads((out / f"seed-{s}" / "compare.json").read_text())["models"]["pilotnet"] for s in (0, 1)]
+    assert [p["config"]["seed"] for p in per_seed] == [0, 1]
+    rmse = [p["metrics"]["model"]["steering"]["rmse"] for p in per_seed]
+    steering = result["models"]["pilotnet"]["steering"]
+    assert steering["per_seed"] == rmse and rmse[0] != rmse[1]
+    assert steering["mean"] == pytest.approx(np.mean(rmse)) and steering["std"] == pytest.approx(np.std(rmse, ddof=1))
+    autonomy = result["models"]["pilotnet"]["autonomy"]
+    assert len(autonomy["per_seed"]) == 2 and set(result["references"]) == {"world driver (ceiling)",
+                                                                            "zero steering (floor)"}
+    assert (out / "open_vs_closed.png").stat().st_size > 0
+    assert "+-" in capsys.readouterr().out
+
+
+def test_compare_over_seeds_refuses_a_single_seed_or_seed_beside_seeds(tiny_cache, tmp_path, refuse):
+    for flags, named in ((["--seeds", "0"], "--seeds"), (["--seeds", "0,1", "--seed", "3"], "--seed")):
+        refuse(["compare", "--cache", tiny_cache.root, "--out", tmp_path / "out", "--models", "pilotnet", *flags],
+               tmp_path, named)

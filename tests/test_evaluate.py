@@ -65,13 +65,16 @@ def test_evaluating_on_another_cache_takes_all_its_drives_and_metrics_only_write
 def test_demo_compares_both_models_beside_the_baselines(tmp_path, capsys):
     from steer.demo import run_demo
 
-    summary = run_demo(tmp_path, drives=4, frames=24, epochs=1)
-    assert set(summary) == {"pilotnet", "cnn-lstm"}
+    summary = run_demo(tmp_path, drives=4, frames=24, epochs=1, loop_roads=1, loop_seconds=1.0)
+    assert set(summary) == {"pilotnet", "cnn-lstm", "closed_loop"}
+    assert set(summary["closed_loop"]) == {"pilotnet", "cnn-lstm", "world driver (ceiling)", "zero steering (floor)"}
+    best = max(("pilotnet", "cnn-lstm"), key=lambda label: summary["closed_loop"][label]["autonomy_pct"])
+    assert "id='closed-loop'" in (tmp_path / best / "report.html").read_text()
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written == summary
     assert summary["pilotnet"]["drives"] == summary["cnn-lstm"]["drives"]  # the same held-out frames
     table = capsys.readouterr().out
-    for row in ("pilotnet", "cnn-lstm", "baseline: zero", "baseline: train mean"):
+    for row in ("pilotnet", "cnn-lstm", "baseline: zero", "baseline: train mean", "zero steering (floor)"):
         assert row in table
 
 

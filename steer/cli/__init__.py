@@ -16,7 +16,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from steer.errors import SteerError
 
-VERBS = ["world", "import", "inspect", "verify", "train", "compare", "evaluate", "run", "export", "view", "demo"]
+VERBS = ["world", "import", "inspect", "verify", "train", "compare", "evaluate", "diagnose", "explain", "run",
+         "drive", "export", "view", "demo"]
 
 # Errors that come from what the user gave (files, values, flags), not from a bug in steer.
 USER_ERRORS = (OSError, ValueError, KeyError, LookupError, FloatingPointError, EOFError)

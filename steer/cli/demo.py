@@ -12,9 +12,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=200, help="frames per drive")
     p.add_argument("--epochs", type=int, help="epochs for every model (default: each model's own)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--loop-roads", type=int, default=4, help="held-out roads both models then drive in closed loop")
+    p.add_argument("--loop-seconds", type=float, default=30.0, help="driven per road")
 
 
 def run(args: argparse.Namespace) -> None:
     from steer.demo import run_demo
 
-    run_demo(args.out, drives=args.drives, frames=args.frames, epochs=args.epochs, seed=args.seed)
+    run_demo(args.out, drives=args.drives, frames=args.frames, epochs=args.epochs, seed=args.seed,
+             loop_roads=args.loop_roads, loop_seconds=args.loop_seconds)

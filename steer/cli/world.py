@@ -19,6 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=size, default=(66, 200), help="HEIGHTxWIDTH of the camera image")
     p.add_argument("--drop-rate", type=float, default=0.02, help="chance of a black frame")
     p.add_argument("--burst-rate", type=float, default=0.004, help="chance that a noise burst starts")
+    p.add_argument("--recovery-rate", type=float, default=0.0,
+                   help="share of frames rendered from the car shifted 0.5-1.5 m and turned up to 5 degrees, "
+                        "labelled with the steering back to the lane (NVIDIA's recovery views; 0: none)")
+    p.add_argument("--recovery-back-s", type=float, default=1.0, help="a recovery label regains the lane in this time")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     p.add_argument("--replay", metavar="CACHE",
@@ -31,12 +35,16 @@ def run(args: argparse.Namespace) -> None:
     from steer.data.cache import FrameCache, write_drives
     from steer.data.drive import SHORT_FRAMES
     from steer.world.camera import Camera
+    from steer.world.recovery import RecoveryParams
     from steer.world.simulate import WorldConfig, generate_drives
 
     _check(args)
+    if not 0 <= args.recovery_rate <= 1 or args.recovery_back_s <= 0:
+        raise SteerError("--recovery-rate must be in [0, 1] and --recovery-back-s above 0")
     height, width = args.size
     world = WorldConfig(frames_per_drive=args.frames, fps=args.fps, drop_rate=args.drop_rate,
-                        burst_rate=args.burst_rate, camera=Camera(height_px=height, width_px=width))
+                        burst_rate=args.burst_rate, camera=Camera(height_px=height, width_px=width),
+                        recovery=RecoveryParams(rate=args.recovery_rate, back_s=args.recovery_back_s))
     drives = _replayed(args, world) if args.replay else generate_drives(world, args.drives, args.seed, args.processes)
     if args.frames < SHORT_FRAMES:
         print(f"steer world: note: drives of {args.frames} frames are shorter than one training window "

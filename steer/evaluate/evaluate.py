@@ -16,6 +16,7 @@ from steer.evaluate.video import write_overlay
 from steer.models import SteerModel, load_model
 from steer.models.sequence import predict_drive
 from steer.train.checkpoint import read_run
+from steer.train.precision import resolve_precision
 
 
 def _write_predictions(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
@@ -29,20 +30,29 @@ def _write_predictions(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray,
                 out.writerow([name, i, f"{time_s[i]:.6f}"] + pairs)
 
 
-def _open_run(run: Path, cache: str | Path | None, checkpoint: str) -> tuple[dict, FrameCache, SteerModel]:
-    """The run's record, its cache (or another) and the model of one of its checkpoints."""
+def open_run(run: Path, cache: str | Path | None, checkpoint: str) -> tuple[dict, FrameCache, SteerModel, str]:
+    """The run's record, its cache (or another), the model of one of its checkpoints and the precision it
+    evaluates at: the run's own, resolved on this machine (a run from before `auto` trained at fp32)."""
     info = read_run(run)
-    return info, FrameCache(cache or info["config"]["cache"]), load_model(run / checkpoint)
+    precision, _ = resolve_precision(info["config"].get("precision", "fp32"), "cpu")
+    return info, FrameCache(cache or info["config"]["cache"]), load_model(run / checkpoint), precision
 
 
 def view_drive(run: str | Path, drive_name: str, out: str | Path, cache: str | Path | None = None,
-               checkpoint: str = "best") -> Path:
-    """An overlay MP4 (and a PNG still beside it) of a run's model driving one drive of the cache."""
+               checkpoint: str = "best", saliency: bool = False) -> Path:
+    """An overlay MP4 (and a PNG still beside it) of a run's model driving one drive of the cache; with
+    `saliency`, each frame under its VisualBackProp map (every branch's together; see explain.py)."""
     run, out = Path(run), Path(out)
-    _, frame_cache, model = _open_run(run, cache, checkpoint)
+    _, frame_cache, model, precision = open_run(run, cache, checkpoint)
     drive, = frame_cache.by_name([drive_name])
-    preds = predict_drive(model, drive)
-    write_overlay(out, drive.frames, drive.timestamps_s, drive.targets(model.targets), preds, model.targets,
+    preds = predict_drive(model, drive, precision=precision)
+    frames = drive.frames
+    if saliency:  # imported here: captum loads only when asked for
+        from steer.evaluate.explain import combined, heated_frames
+        from steer.evaluate.explain import saliency as maps
+
+        frames = heated_frames(frames, combined(maps(model, frames)))
+    write_overlay(out, frames, drive.timestamps_s, drive.targets(model.targets), preds, model.targets,
                   drive.units.get("steering", "rad"), still=out.with_suffix(".png"))
     return out
 
@@ -60,26 +70,31 @@ def held_out(info: dict, frame_cache: FrameCache, drives: list[str] | None) -> l
     return names
 
 
+def overlay_path(out: Path, drive_name: str) -> Path:
+    """Where evaluate_run writes the overlay video of a drive."""
+    return out / f"{drive_name.replace('@', '_').replace(':', '-')}.webm"
+
+
 def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[str] | None = None,
                  out: str | Path | None = None, checkpoint: str = "best", report: bool = True) -> dict:
     """Score a run's checkpoint on `drives` (default: see `held_out`) and write metrics.json and
     predictions.csv into `out` (default: the run folder); with `report`, also predictions.png,
     errors.png, a WebM of the first drive and report.html."""
     run = Path(run)
-    info, frame_cache, model = _open_run(run, cache, checkpoint)
+    info, frame_cache, model, precision = open_run(run, cache, checkpoint)
     names = held_out(info, frame_cache, drives)
     excluded = Exclusions.of(frame_cache.root, frame_cache.manifest)
     held = excluded.drives(frame_cache, names)  # the kept frames only: model and baselines scored on them
     rows = []
     for drive in held:
-        preds = predict_drive(model, drive)
+        preds = predict_drive(model, drive, precision=precision)
         rows.append((drive.name, drive.timestamps_s, drive.targets(model.targets), preds))
     truth = np.concatenate([r[2] for r in rows])
     preds = np.concatenate([r[3] for r in rows])
     scores = scores_with_baselines(truth, preds, model.target_mean.numpy(), model.targets)
     first = held[0]
     metrics = {**scores, "model_name": info["config"]["model"], "checkpoint": str(run / checkpoint),
-               "cache": str(frame_cache.root), "drives": names, "frames": int(len(truth)),
+               "cache": str(frame_cache.root), "drives": names, "frames": int(len(truth)), "precision": precision,
                "exclusions": excluded.record(),
                "units": {t: first.units.get(t, "?") for t in model.targets}}
     out = Path(out or run)
@@ -101,7 +116,7 @@ def _write_report(out: Path, info: dict, metrics: dict, rows: list, first) -> No
     error_histogram(out / "errors.png", truth, preds, targets, metrics["units"])
     video = None
     if len(first.frames):
-        video = out / f"{first.name.replace('@', '_').replace(':', '-')}.webm"
+        video = overlay_path(out, first.name)
         write_overlay(video, first.frames, first.timestamps_s, rows[0][2], rows[0][3], targets,
                       first.units.get("steering", "rad"))
     write_report(out, metrics, info, video)

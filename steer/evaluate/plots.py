@@ -31,3 +31,21 @@ def plot_predictions(path: str | Path, drives: list[tuple[str, np.ndarray, np.nd
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def open_vs_closed(path: str | Path, result: dict) -> None:
+    """Open-loop steering RMSE against closed-loop autonomy, one point per model and seed (a result of
+    steer.compare.compare_seeds with autonomy added), the reference drivers as lines: how far the offline
+    score can be trusted to rank models that drive."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for label, row in result["models"].items():
+        ax.scatter(row["steering"]["per_seed"], row["autonomy"]["per_seed"], label=label, s=30)
+    for (name, autonomy), style in zip(result["references"].items(), ("--", ":")):
+        ax.axhline(autonomy, color="grey", ls=style, lw=1, label=name)
+    ax.set_xlabel("open-loop steering RMSE (rad), held-out drives")
+    ax.set_ylabel("closed-loop autonomy (%), held-out roads")
+    ax.set_title(f"seeds {', '.join(map(str, result['seeds']))}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

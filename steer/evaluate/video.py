@@ -94,3 +94,68 @@ def write_overlay(path: str | Path, frames: np.ndarray, times_s: np.ndarray, tru
         if writer is None:
             raise ValueError(f"{path}: no frames to draw")
         writer.release()
+
+
+INSET_PX, INSET_M = 150, 80.0  # the top-down inset: its side in pixels and in metres
+ROAD, LANE, PATH, TAKEOVER = (90, 90, 90), (200, 200, 200), (60, 60, 230), (0, 220, 255)  # BGR
+
+
+def _inset(run, i: int) -> np.ndarray:
+    """Top-down, north up, centred on the car at frame i: the lane centre, the path driven so far and the
+    take-overs (yellow crosses)."""
+    image = np.full((INSET_PX, INSET_PX, 3), 40, np.uint8)
+    centre, scale = np.array([run.x_m[i], run.y_m[i]]), INSET_PX / INSET_M
+
+    def pixels(xy: np.ndarray) -> np.ndarray:
+        p = (xy - centre) * scale * np.array([1, -1]) + INSET_PX / 2
+        return p.round().astype(np.int32).reshape(-1, 1, 2)
+
+    near = np.abs(run.road_xy - centre).max(axis=1) < INSET_M
+    cv2.polylines(image, [pixels(run.road_xy[near])], False, ROAD, max(int(3.6 * scale), 1))  # the lane
+    cv2.polylines(image, [pixels(run.road_xy[near])], False, LANE, 1, cv2.LINE_AA)
+    driven = np.column_stack([run.x_m[: i + 1], run.y_m[: i + 1]])
+    for piece in np.split(driven, [t for t in run.takeovers if t <= i]):  # no line across a take-over's jump
+        if len(piece) > 1:
+            cv2.polylines(image, [pixels(piece)], False, PATH, 1, cv2.LINE_AA)
+    for t in (t for t in run.takeovers if t <= i):
+        cv2.drawMarker(image, tuple(int(v) for v in pixels(driven[t])[0, 0]), TAKEOVER, cv2.MARKER_TILTED_CROSS, 8, 2)
+    cv2.circle(image, tuple(int(v) for v in pixels(centre)[0, 0]), 3, TEXT, -1)
+    return image
+
+
+def closed_loop_frame(run, i: int, scale: int = 3) -> np.ndarray:
+    """One BGR frame of a closed-loop drive: what the car's camera saw, the wheel in force (green, outer) and
+    the one the hands asked for (red, inner), lateral offset and take-overs so far, and the inset."""
+    image = cv2.resize(cv2.cvtColor(run.frames[i], cv2.COLOR_RGB2BGR), None, fx=scale, fy=scale,
+                       interpolation=cv2.INTER_NEAREST)
+    h, w = image.shape[:2]
+    radius = max(h // 6, 12)
+    centre = (radius + 20, h - radius - 14)
+    _wheel(image, centre, radius + 5, run.wheel_rad[i], TRUE)
+    _wheel(image, centre, radius, run.commanded_rad[i], PRED)
+    taken = sum(t <= i for t in run.takeovers)
+    cv2.putText(image, f"t {i * run.dt_s:5.1f} s  lateral {run.lateral_m[i]:+.2f} m  take-overs {taken}", (10, 18),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.45, TEXT, 1, cv2.LINE_AA)
+    inset = _inset(run, i)
+    side = min(INSET_PX, h)
+    image[:side, w - side:] = cv2.resize(inset, (side, side)) if side != INSET_PX else inset
+    return image
+
+
+def write_closed_loop(path: str | Path, run) -> None:
+    """MP4 (or WebM, by the suffix) of a closed-loop drive (steer.drive.closed_loop.RoadRun kept with
+    its frames); a PNG still of the middle frame beside it."""
+    path = Path(path)
+    with replacing(path) as tmp:
+        writer = None
+        for i in range(len(run.frames)):
+            image = closed_loop_frame(run, i)
+            if writer is None:
+                codec = "VP80" if path.suffix == ".webm" else "mp4v"
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), 1 / run.dt_s, image.shape[1::-1])
+                if not writer.isOpened():
+                    raise RuntimeError(f"{path}: OpenCV cannot open a {codec} video writer on {tmp}")
+            writer.write(image)
+            if i == len(run.frames) // 2:
+                cv2.imwrite(str(path.with_suffix(".png")), image)
+        writer.release()

@@ -28,9 +28,10 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"  # or "cuda"; under torchrun each rank takes the GPU of its local rank
     threads: int = 0  # torch CPU threads; 0 = all cores
-    precision: str = "fp32"  # or "bf16": autocast to bfloat16 (on GPUs with bf16 units; slow on most CPUs)
-    channels_last: bool = False  # NHWC convolutions: faster with bf16 on recent GPUs
-    compile: bool = False  # torch.compile the training forward: a slow first step, then faster ones
+    precision: str = "auto"  # bf16 autocast where the device does bf16 fast (steer/train/precision.py), or fp32, bf16
+    channels_last: bool = True  # NHWC 2-d convolutions: as fast or faster for every model (bench/README.md)
+    compile: bool = False  # torch.compile the training forward: on 2 CPU cores minutes to compile, then no faster
+    health_every: int = 0  # gradient health every N steps (steer/train/health.py); 0: off, and free
     gpu_cache: bool = True  # hold the training inputs on the GPU when they take under half its free memory
 
     def check(self) -> None:
@@ -41,8 +42,9 @@ class TrainConfig:
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{flag(name)} {value}: must be above 0")
-        if self.burn_in < 0 or self.weight_decay < 0 or self.threads < 0:
-            name = next(n for n in ("burn_in", "weight_decay", "threads") if getattr(self, n) < 0)
+        zero_or_more = ("burn_in", "weight_decay", "threads", "health_every")
+        if any(getattr(self, n) < 0 for n in zero_or_more):
+            name = next(n for n in zero_or_more if getattr(self, n) < 0)
             raise ValueError(f"{flag(name)} {getattr(self, name)}: must be 0 or more")
         split = self.split
         if len(split) != 3 or min(split) < 0 or min(split[:2]) <= 0 or not math.isclose(sum(split), 1, abs_tol=1e-6):

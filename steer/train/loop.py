@@ -6,6 +6,7 @@ import json
 import math
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,12 +21,14 @@ from steer.data.exclusions import Exclusions
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
 from steer.models import SteerModel, create_model, detach_state, load_model, reset_state
 from steer.models.registry import recover_checkpoint
-from steer.models.sequence import predict_drive
+from steer.models.sequence import autocast, predict_drive
 from steer.provenance import versions
 from steer.train.batches import BatchLoader, DeviceBatchLoader, fits_on_device
 from steer.train.checkpoint import load_optimizer, read_run, save_checkpoint
 from steer.train.config import TrainConfig, check_model, flag
 from steer.train.distributed import World, join, leave
+from steer.train.health import Health
+from steer.train.precision import resolve_precision
 
 
 def make_optimizer(model: SteerModel, config: TrainConfig) -> torch.optim.Optimizer:
@@ -37,9 +40,10 @@ def make_optimizer(model: SteerModel, config: TrainConfig) -> torch.optim.Optimi
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose adam or sgd")
 
 
-def validation_loss(model: SteerModel, drives: list[CachedDrive], device: str) -> tuple[float, dict[str, float]]:
+def validation_loss(model: SteerModel, drives: list[CachedDrive], device: str,
+                    precision: str = "fp32") -> tuple[float, dict[str, float]]:
     """Mean squared error in normalised units over whole drives, and the RMSE of each target in its units."""
-    preds = np.concatenate([predict_drive(model, d, device) for d in drives])
+    preds = np.concatenate([predict_drive(model, d, device, precision) for d in drives])
     truth = np.concatenate([d.targets(model.targets) for d in drives])
     std = model.target_std.cpu().numpy()
     loss = float(np.mean(((preds - truth) / std) ** 2))
@@ -84,17 +88,17 @@ def _forward(model: torch.nn.Module, frames: torch.Tensor, state, teacher: torch
 
 
 def train_epoch(model: SteerModel, net: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: BatchLoader,
-                batches: list, config: TrainConfig, world: World, progress: tqdm) -> dict[str, float]:
+                batches: list, config: TrainConfig, world: World, progress: tqdm,
+                health: Health | None = None) -> dict[str, float]:
     """One pass over `batches`; `net` is what runs the forward pass: the model itself, or the model
     compiled and/or wrapped for DDP."""
     model.train()
     state, losses, norms = None, [], []
-    autocast = torch.autocast(torch.device(config.device).type, torch.bfloat16, enabled=config.precision == "bf16")
     for batch in batches:
         frames, targets, weights, reset = (x.to(config.device) for x in loader.load(world.rows(batch)))
         state = reset_state(detach_state(state), ~reset) if config.stateful else None
         teacher = model.normalise(targets)
-        with autocast:
+        with autocast(config.precision, config.device):
             preds, state = _forward(net, frames, state, teacher, config)
         per_row = ((preds.float() - teacher[:, -preds.shape[1]:]) ** 2).mean(dim=(1, 2))
         # DDP averages gradients over ranks: scaled so, the average is the whole global batch's loss
@@ -105,6 +109,8 @@ def train_epoch(model: SteerModel, net: torch.nn.Module, optimizer: torch.optim.
         norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip_grad_norm))
         if not math.isfinite(norm):
             raise FloatingPointError(f"gradient norm is {norm}: lower the learning rate or the clip norm")
+        if health:
+            health.step(model, norm, frames, teacher)
         optimizer.step()
         losses.append(world.sum(loss.item()) / world.size)
         norms.append(norm)
@@ -178,6 +184,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     config = replace(config, device=device)
     config.check()
     check_model(config)
+    recorded = config.to_dict()  # as asked: an `auto` run resumed elsewhere resolves again
+    precision, why = resolve_precision(config.precision, device)
+    config = replace(config, precision=precision)
     if config.batch_size % world.size:
         raise ValueError(f"--batch-size {config.batch_size} does not divide among {world.size} processes: "
                          f"give a multiple of {world.size}")
@@ -196,40 +205,42 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
     check_config(config, model)
     out.mkdir(parents=True, exist_ok=True)
     if world.main:
+        tqdm.write(f"precision {precision} ({why})")
         write_json(out / "run.json", {
-            "config": config.to_dict(), "processes": world.size, "split": split, "data_hashes": cache.hashes(),
-            "exclusions": excluded.record(),
-            "versions": versions(), "parameters": sum(p.numel() for p in model.parameters())})
+            "config": recorded, "precision": precision, "processes": world.size, "split": split,
+            "data_hashes": cache.hashes(), "exclusions": excluded.record(), "versions": versions(),
+            "parameters": sum(p.numel() for p in model.parameters())})
     net, loader = _net(model, config, world), _loader(model, train_drives, config)
     lengths = [len(d) for d in train_drives]
     writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch) if world.main else None
+    health = Health(config.health_every, config.clip_grad_norm, writer) if config.health_every and world.main else None
     history = json.loads((out / "history.json").read_text())[:first_epoch] if first_epoch else []
-    try:
-        for epoch in range(first_epoch, config.epochs):
-            torch.manual_seed(config.seed * 100_003 + epoch)  # dropout's draws per epoch: a resumed run repeats them
-            batches = _batches(config, lengths, epoch)
-            total = sum(int(w.weight) for b in batches for w in b) * config.window
-            started = time.perf_counter()
-            with tqdm(total=total, unit="frame", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
-                      leave=False, disable=not (world.main and sys.stderr.isatty())) as progress:
-                stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress)
-            stats["train_frames_per_s"] = total / (time.perf_counter() - started)
-            val_loss, val_rmse = validation_loss(model, val_drives, config.device) if world.main else (0.0, {})
-            stats["val_loss"] = world.from_main(val_loss)
-            stats["epoch_frames_per_s"] = total / (time.perf_counter() - started)  # training and validation
-            stats.update({f"val_rmse_{k}": v for k, v in val_rmse.items()})
-            history.append({"epoch": epoch, **stats})
-            improved = stats["val_loss"] < best
-            best, bad_epochs = (stats["val_loss"], 0) if improved else (best, bad_epochs + 1)
-            if world.main:
-                _record(out, model, optimizer, writer, history, improved, best, bad_epochs)
-            if bad_epochs >= config.patience:
-                tqdm.write(f"no better validation loss for {bad_epochs} epochs: stopping")
-                break
-    finally:
-        if writer:
-            writer.close()
-        leave(world)
+    for epoch in range(first_epoch, config.epochs):
+        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout's draws per epoch: a resumed run repeats them
+        batches = _batches(config, lengths, epoch)
+        total = sum(int(w.weight) for b in batches for w in b) * config.window
+        started = time.perf_counter()
+        with tqdm(total=total, unit="frame", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
+                  leave=False, disable=not (world.main and sys.stderr.isatty())) as progress:
+            stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress, health)
+        stats["train_frames_per_s"] = total / (time.perf_counter() - started)
+        with health.watching(model) if health else nullcontext():
+            val_loss, val_rmse = (validation_loss(model, val_drives, config.device, config.precision)
+                                  if world.main else (0.0, {}))
+        stats["val_loss"] = world.from_main(val_loss)
+        stats["epoch_frames_per_s"] = total / (time.perf_counter() - started)  # training and validation
+        stats.update({f"val_rmse_{k}": v for k, v in val_rmse.items()})
+        history.append({"epoch": epoch, **stats, **({"health": health.epoch(epoch)} if health else {})})
+        improved = stats["val_loss"] < best
+        best, bad_epochs = (stats["val_loss"], 0) if improved else (best, bad_epochs + 1)
+        if world.main:
+            _record(out, model, optimizer, writer, history, improved, best, bad_epochs)
+        if bad_epochs >= config.patience:
+            tqdm.write(f"no better validation loss for {bad_epochs} epochs: stopping")
+            break
+    if writer:
+        writer.close()
+    leave(world)
     return out
 
 
@@ -272,9 +283,10 @@ def _record(out: Path, model: SteerModel, optimizer: torch.optim.Optimizer, writ
     """An epoch's curves, checkpoints and line of output."""
     stats = history[-1]
     for key, value in stats.items():
-        if key != "epoch":
+        if key not in ("epoch", "health"):  # health writes its own
             writer.add_scalar(key.replace("val_", "val/") if key.startswith("val_") else f"train/{key}", value,
                               stats["epoch"])
+    writer.flush()  # the curves so far survive a Ctrl-C, which skips the interpreter's teardown
     write_json(out / "history.json", history)  # first: a resume from an older last/ cuts it back
     if improved:
         save_checkpoint(out / "best", model)

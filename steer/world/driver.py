@@ -30,6 +30,26 @@ class DriverParams:
     speed_gain_per_s: float = 0.7
 
 
+def pure_pursuit(state: CarState, road: Road, index: int, lookahead_m: float, lane_offset_m: float,
+                 car: CarParams) -> float:
+    """Steering-wheel angle (rad) that puts the car on a circle through the lane centre `lookahead_m`
+    along the road from `index` (the sample nearest the car)."""
+    j = min(index + int(lookahead_m / DS_M), len(road.s_m) - 1)
+    h = road.heading_rad[j]
+    tx = road.x_m[j] - lane_offset_m * np.sin(h) - state.x_m
+    ty = road.y_m[j] + lane_offset_m * np.cos(h) - state.y_m
+    alpha = np.arctan2(ty, tx) - state.yaw_rad
+    curvature = 2.0 * np.sin(alpha) / max(np.hypot(tx, ty), 1e-3)
+    return float(np.arctan(curvature * car.wheelbase_m) * car.steering_ratio)
+
+
+def turn_wheel(wheel_rad: float, wanted_rad: float, max_step_rad: float, limit_rad: float) -> float:
+    """The wheel moved toward `wanted_rad` by at most `max_step_rad` (hands turn it at a limited rate),
+    within +-`limit_rad`."""
+    wheel = wheel_rad + float(np.clip(wanted_rad - wheel_rad, -max_step_rad, max_step_rad))
+    return float(np.clip(wheel, -limit_rad, limit_rad))
+
+
 class Driver:
     def __init__(self, params: DriverParams, car: CarParams, rng: np.random.Generator, dt_s: float):
         self.params, self.car, self.rng, self.dt_s = params, car, rng, dt_s
@@ -42,10 +62,8 @@ class Driver:
         """Steering-wheel angle (rad), throttle and brake (0..1) for the next step."""
         self.pending.append(self._steering_wanted(state, road, index))
         wanted = self.pending.popleft() + self._wander()
-        max_step = self.params.steering_rate_rad_per_s * self.dt_s
-        self.wheel_rad += float(np.clip(wanted - self.wheel_rad, -max_step, max_step))
-        limit = self.car.max_steering_wheel_rad
-        self.wheel_rad = float(np.clip(self.wheel_rad, -limit, limit))
+        self.wheel_rad = turn_wheel(self.wheel_rad, wanted, self.params.steering_rate_rad_per_s * self.dt_s,
+                                    self.car.max_steering_wheel_rad)
         accel = self._accel_wanted(state, road, index)
         throttle, brake = pedals_for(self.car, state.speed_mps, accel)
         return self.wheel_rad, throttle, brake
@@ -53,13 +71,7 @@ class Driver:
     def _steering_wanted(self, state: CarState, road: Road, index: int) -> float:
         p = self.params
         lookahead = p.lookahead_min_m + p.lookahead_s * state.speed_mps
-        j = min(index + int(lookahead / DS_M), len(road.s_m) - 1)
-        h = road.heading_rad[j]
-        tx = road.x_m[j] - p.lane_offset_m * np.sin(h) - state.x_m
-        ty = road.y_m[j] + p.lane_offset_m * np.cos(h) - state.y_m
-        alpha = np.arctan2(ty, tx) - state.yaw_rad
-        curvature = 2.0 * np.sin(alpha) / max(np.hypot(tx, ty), 1e-3)
-        return float(np.arctan(curvature * self.car.wheelbase_m) * self.car.steering_ratio)
+        return pure_pursuit(state, road, index, lookahead, p.lane_offset_m, self.car)
 
     def _wander(self) -> float:
         # Ornstein-Uhlenbeck noise with a time constant of about a second.

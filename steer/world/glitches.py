@@ -6,18 +6,31 @@ import numpy as np
 CLEAN, DROPPED, NOISE = 0, 1, 2
 
 
-def apply_glitches(frames: np.ndarray, rng: np.random.Generator, drop_rate: float,
-                   burst_rate: float, burst_frames: tuple[int, int] = (3, 8)) -> np.ndarray:
-    """Corrupt `frames` in place; returns a glitch code per frame (CLEAN, DROPPED or NOISE).
-
-    `drop_rate` is the chance that a frame is black, `burst_rate` the chance that a noise burst of
-    `burst_frames` frames starts at a frame.
-    """
-    codes = np.full(len(frames), CLEAN, np.int64)
-    for start in np.flatnonzero(rng.random(len(frames)) < burst_rate):
+def glitch_codes(count: int, rng: np.random.Generator, drop_rate: float, burst_rate: float,
+                 burst_frames: tuple[int, int] = (3, 8)) -> np.ndarray:
+    """A glitch code per frame (CLEAN, DROPPED or NOISE): `drop_rate` is the chance that a frame is black,
+    `burst_rate` the chance that a noise burst of `burst_frames` frames starts at a frame."""
+    codes = np.full(count, CLEAN, np.int64)
+    for start in np.flatnonzero(rng.random(count) < burst_rate):
         stop = start + rng.integers(burst_frames[0], burst_frames[1] + 1)
         codes[start:stop] = NOISE
-    codes[rng.random(len(frames)) < drop_rate] = DROPPED
+    codes[rng.random(count) < drop_rate] = DROPPED
+    return codes
+
+
+def glitch_frame(frame: np.ndarray, code: int, rng: np.random.Generator) -> np.ndarray:
+    """One frame as the glitch `code` leaves it (a copy where it changes), for a camera in the loop."""
+    if code == DROPPED:
+        return np.zeros_like(frame)
+    if code == NOISE:
+        return np.clip(frame + rng.normal(0, 60, frame.shape), 0, 255).astype(np.uint8)
+    return frame
+
+
+def apply_glitches(frames: np.ndarray, rng: np.random.Generator, drop_rate: float,
+                   burst_rate: float, burst_frames: tuple[int, int] = (3, 8)) -> np.ndarray:
+    """Corrupt `frames` in place as `glitch_codes` draws; returns the codes."""
+    codes = glitch_codes(len(frames), rng, drop_rate, burst_rate, burst_frames)
     noisy = np.flatnonzero(codes == NOISE)
     if len(noisy):
         noise = rng.normal(0, 60, (len(noisy),) + frames.shape[1:])

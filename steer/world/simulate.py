@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import multiprocessing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
 from steer.data.drive import SIGNAL_UNITS, Drive, Signal, out_of_range, range_message
-from steer.workers import init_worker
+from steer.workers import holding_ctrl_c, init_worker
 from steer.world import car as carmodel
 from steer.world.camera import Camera, Renderer, Scenery
 from steer.world.driver import Driver, DriverParams
 from steer.world.glitches import apply_glitches
-from steer.world.road import generate_road
+from steer.world.recovery import RecoveryParams, draw_view, recovery_wheel, shifted
+from steer.world.road import Road, generate_road
 
 SUBSTEPS = 4  # physics steps per camera frame
 
@@ -26,6 +27,19 @@ class WorldConfig:
     camera: Camera = field(default_factory=Camera)
     car: carmodel.CarParams = field(default_factory=carmodel.CarParams)
     driver: DriverParams = field(default_factory=DriverParams)
+    recovery: RecoveryParams = field(default_factory=RecoveryParams)
+
+    @staticmethod
+    def from_dict(values: dict) -> "WorldConfig":
+        """The config `asdict` wrote (e.g. a drive's meta in a cache manifest); parts it lacks take defaults."""
+        parts = {"camera": Camera, "car": carmodel.CarParams, "driver": DriverParams, "recovery": RecoveryParams}
+        known = {f.name for f in fields(WorldConfig)}
+        config = {k: v for k, v in values.items() if k in known and k not in parts}
+        for key, kind in parts.items():
+            own = {f.name: f for f in fields(kind)}
+            given = {k: tuple(v) if isinstance(v, list) else v for k, v in values.get(key, {}).items() if k in own}
+            config[key] = kind(**given)
+        return WorldConfig(**config)
 
     def __post_init__(self) -> None:
         """Refuse settings no drive can be simulated with, naming the `steer world` flag."""
@@ -38,47 +52,87 @@ class WorldConfig:
                 raise ValueError(f"{flag} {rate}: a chance, between 0 and 1")
 
 
-def simulate_drive(config: WorldConfig, seed: int, name: str | None = None) -> Drive:
-    """One drive; the same config and seed always give the same frames and signals."""
+@dataclass
+class World:
+    """One drive's world at its start: what a seed draws, in the order simulate_drive always drew it."""
+    rng: np.random.Generator
+    road: Road
+    scenery: Scenery
+    driver: Driver
+    renderer: Renderer
+    state: carmodel.CarState
+    index: int
+
+
+def start_world(config: WorldConfig, seed: int) -> World:
     rng = np.random.default_rng(seed)
     n, dt = config.frames_per_drive, 1.0 / config.fps
     road = generate_road(rng, length_m=n * dt * config.driver.cruise_mps[1] * 1.2 + 150)
     scenery = Scenery.random(rng)
     driver = Driver(config.driver, config.car, rng, dt / SUBSTEPS)
-    renderer = Renderer(config.camera)
     start = road.index_at(20.0)
     state = carmodel.CarState(road.x_m[start], road.y_m[start] + config.driver.lane_offset_m,
                               road.heading_rad[start], driver.cruise_mps)
+    return World(rng, road, scenery, driver, Renderer(config.camera), state, start)
+
+
+def simulate_drive(config: WorldConfig, seed: int, name: str | None = None) -> Drive:
+    """One drive; the same config and seed always give the same frames and signals."""
+    world = start_world(config, seed)
+    road, driver, state, index = world.road, world.driver, world.state, world.index
+    n, dt = config.frames_per_drive, 1.0 / config.fps
+    views = np.random.default_rng([seed, 1])  # its own generator: views leave the road, path and glitches as they were
     frames = np.empty((n, config.camera.height_px, config.camera.width_px, 3), np.uint8)
-    signals = {key: np.empty(n) for key in ("steering", "speed", "throttle", "brake")}
-    index = start
+    signals = {key: np.empty(n) for key in ("steering", "speed", "throttle", "brake", "recovery_m")}
     for i in range(n):
         index, _ = road.project(state.x_m, state.y_m, index)
-        frames[i] = renderer.render(road, state.x_m, state.y_m, state.yaw_rad, index, i * dt, scenery)
+        seen = state
+        frames[i] = world.renderer.render(road, state.x_m, state.y_m, state.yaw_rad, index, i * dt, world.scenery)
         signals["speed"][i] = state.speed_mps
         for k in range(SUBSTEPS):
             wheel, throttle, brake = driver.act(state, road, index)
             if k == 0:  # the command in force while this frame is exposed
                 signals["steering"][i], signals["throttle"][i], signals["brake"][i] = wheel, throttle, brake
             state = carmodel.step(state, config.car, wheel, throttle, brake, dt / SUBSTEPS)
-    glitch = apply_glitches(frames, rng, config.drop_rate, config.burst_rate)
-    named = {key: Signal(values, SIGNAL_UNITS[key]) for key, values in signals.items()}
+        signals["recovery_m"][i] = _recovery_view(config, world, views, seen, index, i, frames, signals)
+    glitch = apply_glitches(frames, world.rng, config.drop_rate, config.burst_rate)
+    named = {key: Signal(values, SIGNAL_UNITS.get(key, "m")) for key, values in signals.items()}
     named["glitch"] = Signal(glitch.astype(np.float64), SIGNAL_UNITS["glitch"])
+    if config.recovery.rate == 0:
+        del named["recovery_m"]
     return Drive(name or f"world-{seed}", frames, np.arange(n) * dt, named,
                  meta={"source": "world", "seed": seed, "config": asdict(config)})
 
 
-def _drive_seed(seed: int, i: int) -> int:
+def _recovery_view(config: WorldConfig, world: World, rng: np.random.Generator, state: carmodel.CarState,
+                   index: int, i: int, frames: np.ndarray, signals: dict[str, np.ndarray]) -> float:
+    """With chance `recovery.rate`, frame i becomes a view from the car shifted and turned, its steering the
+    recovery label (steer.world.recovery); returns the shift (m, positive = left; 0: the frame is as seen)."""
+    params = config.recovery
+    if params.rate == 0 or rng.random() >= params.rate:
+        return 0.0
+    shift, turn = draw_view(rng, params)
+    view = shifted(state, world.road, index, shift, turn)
+    at, _ = world.road.project(view.x_m, view.y_m, index)
+    frames[i] = world.renderer.render(world.road, view.x_m, view.y_m, view.yaw_rad, at, i / config.fps, world.scenery)
+    signals["steering"][i] = recovery_wheel(view, world.road, at, params.back_s, config.driver.lane_offset_m,
+                                            config.car)
+    return shift
+
+
+def drive_seed(seed: int, i: int) -> int:
     return seed * 100_003 + i
 
 
 def generate_drives(config: WorldConfig, count: int, seed: int, processes: int = 1):
     """Yield `count` drives named world-<seed>-<i>, simulated on `processes` cores, in order."""
-    jobs = [(config, _drive_seed(seed, i), f"world-{seed}-{i:03d}") for i in range(count)]
+    jobs = [(config, drive_seed(seed, i), f"world-{seed}-{i:03d}") for i in range(count)]
     if processes <= 1:
         yield from (simulate_drive(*job) for job in jobs)
         return
-    with multiprocessing.get_context("spawn").Pool(processes, init_worker) as pool:
+    with holding_ctrl_c():
+        pool = multiprocessing.get_context("spawn").Pool(processes, init_worker)
+    with pool:
         yield from pool.imap(_simulate_job, jobs)
 
 

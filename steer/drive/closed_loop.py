@@ -1,0 +1,288 @@
+"""The model at the wheel: closed-loop driving in the synthetic world, scored as NVIDIA scored PilotNet.
+
+Each frame the camera renders what the car sees now (glitched as the training world was), the hands
+look at it and command a steering-wheel angle, and the wheel turns toward it at the human driver's
+rate limit while the physics steps. Speed follows the world's driver (lateral control only) unless the
+model's own speed or throttle is asked for. Where the car's centre strays more than `max_offset_m` from
+its lane centre, or its heading more than `max_heading_rad` from the lane's, a take-over is counted:
+the car is put back on the lane centre with the lane's heading, the model keeps its state (a real
+take-over does not reset the network), and `penalty_s` is charged:
+
+    autonomy = (1 - take-overs * penalty_s / elapsed s) * 100, at least 0
+
+Two reference drivers go through the same loop: the world's own driver (the ceiling) and a wheel held
+straight (the floor). The world's driver and the glitches draw from their own generators, so every
+driver meets the same roads, the same cruise-speed changes and the same glitches.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections import deque
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+
+from steer.data.cache import read_manifest
+from steer.drive.pilot import Pilot
+from steer.errors import SteerError
+from steer.world import car as carmodel
+from steer.world.camera import Camera
+from steer.world.driver import turn_wheel
+from steer.world.glitches import glitch_codes, glitch_frame
+from steer.world.simulate import SUBSTEPS, WorldConfig, drive_seed, start_world
+
+
+@dataclass
+class LoopConfig:
+    max_offset_m: float = 1.0  # a take-over where the car's centre is further than this from its lane centre
+    max_heading_rad: float = 0.35  # ... or its heading further than this (20 degrees) from the lane's
+    penalty_s: float = 6.0  # charged per take-over, as NVIDIA did
+    speed: str = "driver"  # "driver": the world's driver's speed; "model": the model's speed or throttle
+    latency_frames: int = 0  # the command applied this many camera frames late
+    frame_stride: int = 1  # the camera sees every n-th frame of the world (2: half the frame rate)
+
+
+@dataclass
+class Command:
+    wheel_rad: float | None  # None: the world's driver's own wheel
+    speed_mps: float | None = None
+    throttle: float | None = None
+
+
+class Hands(Protocol):
+    def look(self, frame: np.ndarray, time_s: float) -> Command: ...
+
+
+class ModelHands:
+    """A checkpoint's `Pilot`, its state carried from frame to frame (and through take-overs)."""
+
+    def __init__(self, pilot: Pilot, speed: str = "driver"):
+        if "steering" not in pilot.targets:
+            raise SteerError(f"the checkpoint predicts {pilot.targets}, no steering: it cannot drive")
+        if speed == "model" and not {"speed", "throttle"} & set(pilot.targets):
+            raise SteerError("--speed model: the checkpoint predicts neither speed nor throttle")
+        self.pilot = pilot
+
+    def look(self, frame: np.ndarray, time_s: float) -> Command:
+        p = self.pilot.step(frame, time_s)
+        return Command(p["steering"], p.get("speed"), p.get("throttle"))
+
+
+class WorldDriverHands:
+    """The world's own driver (the ceiling): its wheel, as it drove the training drives."""
+
+    def look(self, frame: np.ndarray, time_s: float) -> Command:
+        return Command(None)
+
+
+class ZeroHands:
+    """The wheel held straight (the floor)."""
+
+    def look(self, frame: np.ndarray, time_s: float) -> Command:
+        return Command(0.0)
+
+
+@dataclass
+class RoadRun:
+    """Per world frame of one road: where the car was and what the wheel did."""
+    seed: int
+    dt_s: float
+    x_m: np.ndarray
+    y_m: np.ndarray
+    lateral_m: np.ndarray  # car centre from lane centre, positive = left
+    heading_rad: np.ndarray  # car heading minus the lane's
+    wheel_rad: np.ndarray  # in force while the frame was exposed
+    commanded_rad: np.ndarray  # what the hands asked for (the wheel turns toward it at a limited rate)
+    speed_mps: np.ndarray
+    takeovers: list[int]  # frames where the car was put back
+    frames: np.ndarray | None = None  # (N, H, W, 3) as the hands saw them (kept on request)
+    road_xy: np.ndarray | None = None  # (M, 2) lane centre, for drawing
+
+
+def _wrap(angle: float) -> float:
+    return float((angle + np.pi) % (2 * np.pi) - np.pi)
+
+
+def _pedals(config: WorldConfig, command: Command, speed_mps: float) -> tuple[float, float]:
+    """The model's speed (followed as the world's driver follows its own) or else its throttle."""
+    if command.speed_mps is not None:
+        accel = np.clip(config.driver.speed_gain_per_s * (command.speed_mps - speed_mps), -3.5, 2.0)
+        return carmodel.pedals_for(config.car, speed_mps, float(accel))
+    return float(np.clip(command.throttle, 0.0, 1.0)), 0.0
+
+
+def drive_road(config: WorldConfig, seed: int, hands: Hands, loop: LoopConfig = LoopConfig(),
+               keep_frames: bool = False) -> RoadRun:
+    """Drive the road of world seed `seed` for `config.frames_per_drive` frames with `hands` at the wheel."""
+    world = start_world(config, seed)
+    road, driver, state, index = world.road, world.driver, world.state, world.index
+    n, dt, lane = config.frames_per_drive, 1.0 / config.fps, config.driver.lane_offset_m
+    codes = glitch_codes(n, np.random.default_rng([seed, 2]), config.drop_rate, config.burst_rate)
+    noise = np.random.default_rng([seed, 3])
+    rate_step = config.driver.steering_rate_rad_per_s * dt / SUBSTEPS
+    log = {k: np.zeros(n) for k in ("x", "y", "lateral", "heading", "wheel", "commanded", "speed")}
+    frames = np.zeros((n, config.camera.height_px, config.camera.width_px, 3), np.uint8) if keep_frames else None
+    pending: deque[Command] = deque()
+    takeovers, wheel, command = [], 0.0, Command(0.0)
+    for i in range(n):
+        index, offset = road.project(state.x_m, state.y_m, index)
+        lateral, heading = offset - lane, _wrap(state.yaw_rad - road.heading_rad[index])
+        if abs(lateral) > loop.max_offset_m or abs(heading) > loop.max_heading_rad:
+            takeovers.append(i)
+            state, wheel = _put_back(config, road, index, state), 0.0
+            lateral, heading = 0.0, 0.0
+        log["x"][i], log["y"][i], log["lateral"][i], log["heading"][i] = state.x_m, state.y_m, lateral, heading
+        log["speed"][i] = state.speed_mps
+        if i % loop.frame_stride == 0:
+            frame = world.renderer.render(road, state.x_m, state.y_m, state.yaw_rad, index, i * dt, world.scenery)
+            frame = glitch_frame(frame, codes[i], noise)
+            if keep_frames:
+                frames[i] = frame
+            pending.append(hands.look(frame, i * dt))
+            command = pending.popleft() if len(pending) > loop.latency_frames else pending[0]
+        elif keep_frames:
+            frames[i] = frames[i - 1]
+        for k in range(SUBSTEPS):
+            driver_wheel, throttle, brake = driver.act(state, road, index)
+            wheel = driver_wheel if command.wheel_rad is None else \
+                turn_wheel(wheel, command.wheel_rad, rate_step, config.car.max_steering_wheel_rad)
+            if loop.speed == "model" and (command.speed_mps, command.throttle) != (None, None):  # not the references
+                throttle, brake = _pedals(config, command, state.speed_mps)
+            if k == 0:
+                log["wheel"][i] = wheel
+                log["commanded"][i] = wheel if command.wheel_rad is None else command.wheel_rad
+            state = carmodel.step(state, config.car, wheel, throttle, brake, dt / SUBSTEPS)
+    lane_xy = np.column_stack([road.x_m - lane * np.sin(road.heading_rad), road.y_m + lane * np.cos(road.heading_rad)])
+    return RoadRun(seed, dt, log["x"], log["y"], log["lateral"], log["heading"], log["wheel"], log["commanded"],
+                   log["speed"], takeovers, frames, lane_xy)
+
+
+def _put_back(config: WorldConfig, road, index: int, state: carmodel.CarState) -> carmodel.CarState:
+    """The car on the lane centre beside where it was, with the lane's heading, at its speed."""
+    h, lane = road.heading_rad[index], config.driver.lane_offset_m
+    return carmodel.CarState(road.x_m[index] - lane * np.sin(h), road.y_m[index] + lane * np.cos(h), h,
+                             state.speed_mps)
+
+
+def scores(runs: list[RoadRun], penalty_s: float) -> dict[str, float]:
+    """Autonomy and the lateral figures over `runs` together (one road or all)."""
+    elapsed = sum(len(r.x_m) * r.dt_s for r in runs)
+    km = sum(float(np.sum(r.speed_mps)) * r.dt_s for r in runs) / 1000
+    count = sum(len(r.takeovers) for r in runs)
+    lateral = np.abs(np.concatenate([r.lateral_m for r in runs]))
+    jerk = np.concatenate([np.abs(np.diff(r.wheel_rad, 3)) / r.dt_s**3 for r in runs])
+    return {"autonomy_pct": max(0.0, 1 - count * penalty_s / elapsed) * 100, "takeovers": count,
+            "takeovers_per_km": count / km if km else float("nan"), "lateral_mean_m": float(lateral.mean()),
+            "lateral_max_m": float(lateral.max()), "lateral_rmse_m": float(np.sqrt(np.mean(lateral**2))),
+            "heading_error_deg": float(np.degrees(np.mean(np.abs(np.concatenate([r.heading_rad for r in runs]))))),
+            "wheel_jerk_radps3": float(jerk.mean()), "distance_km": km, "elapsed_s": elapsed}
+
+
+def road_seeds(seed: int, roads: int) -> list[int]:
+    """World seeds of the roads, numbered as `steer world --seed SEED` numbers its drives."""
+    return [drive_seed(seed, i) for i in range(roads)]
+
+
+def training_world(checkpoint: str | Path, seeds: list[int]) -> tuple[WorldConfig, str]:
+    """The world the checkpoint's run trained on (camera, glitch rates, car, driver), read from its run.json
+    and its cache's manifest, and a note on what was checked. Refuses `seeds` a drive of that cache used."""
+    run_json = Path(checkpoint).parent / "run.json"
+    if not run_json.exists():
+        return WorldConfig(), f"no run.json beside {checkpoint}: default world, held-out roads not checked"
+    cache = Path(json.loads(run_json.read_text())["config"]["cache"])
+    if not (cache / "manifest.json").exists():
+        return WorldConfig(), f"the run's cache {cache} is gone: default world, held-out roads not checked"
+    world = [d for d in read_manifest(cache)["drives"] if d.get("meta", {}).get("source") == "world"]
+    used = {d["meta"]["seed"]: d["name"] for d in world}
+    overlap = sorted(set(seeds) & set(used))
+    if overlap:
+        raise SteerError(f"road seed {overlap[0]} drove training drive {used[overlap[0]]!r} of {cache}: pick "
+                         "--seed so that no road is one the model trained on (e.g. --seed 1000)")
+    if not world:
+        return WorldConfig(), f"the run's cache {cache} holds no world drives: default world"
+    return WorldConfig.from_dict(world[0]["meta"]["config"]), f"world of {cache}; no road one of its {len(used)} drives"
+
+
+def closed_loop(drivers: dict[str, Hands], world: WorldConfig, seeds: list[int], loop: LoopConfig) -> dict:
+    """Every driver on every road: per driver, per-road scores and the scores over all roads."""
+    result = {"roads": seeds, "seconds": world.frames_per_drive / world.fps, "loop": asdict(loop),
+              "world": asdict(world), "drivers": {}}
+    for name, hands in drivers.items():
+        runs = [drive_road(world, seed, hands, loop) for seed in seeds]
+        result["drivers"][name] = {"overall": scores(runs, loop.penalty_s),
+                                   "per_road": {str(r.seed): scores([r], loop.penalty_s) for r in runs}}
+    return result
+
+
+# The same roads with the camera or the actuator worse than in training: a model that carries a state
+# should lose less to dropped frames than one that does not.
+ROBUSTNESS = {"as trained": {}, "dropped frames 5%": {"drop_rate": 0.05}, "dropped frames 20%": {"drop_rate": 0.2},
+              "command 1 frame late": {"latency_frames": 1}, "command 3 frames late": {"latency_frames": 3},
+              "half frame rate": {"frame_stride": 2}}
+
+
+def robustness(make_hands: Callable[[], Hands], world: WorldConfig, seeds: list[int], loop: LoopConfig) -> dict:
+    """Overall scores under each of ROBUSTNESS's conditions, fresh hands for each."""
+    found = {}
+    for name, change in ROBUSTNESS.items():
+        world_here = replace(world, **{k: v for k, v in change.items() if k == "drop_rate"})
+        loop_here = replace(loop, **{k: v for k, v in change.items() if k != "drop_rate"})
+        hands = make_hands()
+        found[name] = scores([drive_road(world_here, seed, hands, loop_here) for seed in seeds], loop.penalty_s)
+    return found
+
+
+REFERENCES = {"world driver (ceiling)": WorldDriverHands, "zero steering (floor)": ZeroHands}
+
+
+def reference_drivers() -> dict[str, Hands]:
+    return {name: kind() for name, kind in REFERENCES.items()}
+
+
+def autonomy_of(checkpoints: list[str], roads: int, seconds: float, road_seed: int, processes: int = 1) -> dict:
+    """Overall scores of each checkpoint (default loop, its own training world, roads checked held out) and
+    of the reference drivers (in the first checkpoint's world), one process per driver on `processes` cores."""
+    seeds = road_seeds(road_seed, roads)
+    worlds = {c: world_for_loop(training_world(c, seeds)[0], seconds) for c in checkpoints}
+    jobs = [(c, worlds[c], seeds) for c in checkpoints] + [(n, worlds[checkpoints[0]], seeds) for n in REFERENCES]
+    if processes > 1:
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            found = pool.map(_scores_job, jobs)
+    else:
+        found = [_scores_job(job) for job in jobs]
+    named = dict(zip([job[0] for job in jobs], found))
+    return {"roads": seeds, "checkpoints": {c: named[c] for c in checkpoints},
+            "references": {n: named[n] for n in REFERENCES}}
+
+
+def _scores_job(job: tuple) -> dict:
+    name, world, seeds = job
+    torch.set_num_threads(1)  # one driver per core
+    hands = REFERENCES[name]() if name in REFERENCES else ModelHands(Pilot(name))
+    return scores([drive_road(world, seed, hands) for seed in seeds], LoopConfig().penalty_s)
+
+
+def world_for_loop(world: WorldConfig, seconds: float, camera: Camera | None = None, **rates: float) -> WorldConfig:
+    """`world` driven `seconds` long, with a camera and glitch rates given instead of its own."""
+    given = {k: v for k, v in rates.items() if v is not None}
+    return replace(world, frames_per_drive=int(round(seconds * world.fps)), camera=camera or world.camera, **given)
+
+
+COLUMNS = [("autonomy_pct", "autonomy %", ".1f"), ("takeovers", "take-overs", "d"),
+           ("takeovers_per_km", "per km", ".2f"), ("lateral_mean_m", "mean |lat| m", ".3f"),
+           ("lateral_max_m", "max |lat| m", ".3f"), ("lateral_rmse_m", "lat rmse m", ".3f"),
+           ("heading_error_deg", "|heading| deg", ".2f"), ("wheel_jerk_radps3", "|jerk| rad/s3", ".1f"),
+           ("distance_km", "km", ".2f")]
+
+
+def table(rows: dict[str, dict[str, float]]) -> str:
+    """One line per driver (or condition) of its overall scores."""
+    width = max(len(name) for name in rows) + 2
+    lines = [" " * width + "".join(f"{title:>15}" for _, title, _ in COLUMNS)]
+    for name, s in rows.items():
+        lines.append(f"{name:<{width}}" + "".join(f"{s[key]:>15{fmt}}" for key, _, fmt in COLUMNS))
+    return "\n".join(lines)

@@ -1,0 +1,47 @@
+"""Recovery views, NVIDIA's cure for drift: frames rendered from the car shifted sideways and turned, as
+it would see the road had it drifted, each labelled with the steering that brings it back.
+
+The label rule: the steering-wheel angle that puts the car (rear axle, kinematic bicycle) on a circle
+through the lane centre `back_s` seconds ahead at its speed (at least `MIN_BACK_M`): pure pursuit, the
+world driver's own rule, with the look-ahead set by the time allowed to recover. Held, it brings the car
+back to the lane centre in `back_s`; a car left of its lane gets a right (negative) wheel, and the
+further off, the larger.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from steer.world.car import CarParams, CarState
+from steer.world.driver import pure_pursuit
+from steer.world.road import Road
+
+MIN_BACK_M = 4.0  # a slow car still aims a few metres ahead, not under its own wheels
+
+
+@dataclass
+class RecoveryParams:
+    rate: float = 0.0  # chance that a frame of a drive is a recovery view instead (0: none)
+    shift_m: tuple[float, float] = (0.5, 1.5)  # sideways, either side
+    turn_deg: float = 5.0  # heading turned by up to this, either side
+    back_s: float = 1.0  # the label brings the car back to its lane centre in this time
+
+
+def recovery_wheel(state: CarState, road: Road, index: int, back_s: float, lane_offset_m: float,
+                   car: CarParams) -> float:
+    """The label of a view from `state` (nearest road sample `index`): see the module's docstring."""
+    return pure_pursuit(state, road, index, max(state.speed_mps * back_s, MIN_BACK_M), lane_offset_m, car)
+
+
+def shifted(state: CarState, road: Road, index: int, shift_left_m: float, turn_rad: float) -> CarState:
+    """The car moved `shift_left_m` across the road (positive = left) and turned by `turn_rad`."""
+    h = road.heading_rad[index]
+    return CarState(state.x_m - shift_left_m * np.sin(h), state.y_m + shift_left_m * np.cos(h),
+                    state.yaw_rad + turn_rad, state.speed_mps)
+
+
+def draw_view(rng: np.random.Generator, params: RecoveryParams) -> tuple[float, float]:
+    """A random shift (m, either side) and turn (rad) within the params' ranges."""
+    return float(rng.choice([-1.0, 1.0]) * rng.uniform(*params.shift_m)), \
+        float(np.radians(rng.uniform(-params.turn_deg, params.turn_deg)))
