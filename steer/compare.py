@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.cache import FrameCache, write_json
+from steer.data.exclusions import Exclusions
 from steer.evaluate.evaluate import evaluate_run
 from steer.models import MODELS
 from steer.provenance import versions
@@ -94,6 +95,8 @@ def train_or_reuse(config: TrainConfig) -> Path:
     differ = sorted(k for k in wanted if k not in SPEED_FIELDS and recorded[k] != wanted[k])
     if info["data_hashes"] != FrameCache(config.cache).hashes():
         differ.append("the cache's data")
+    if info.get("exclusions") != Exclusions.of(config.cache).record():
+        differ.append("the cache's exclusions.json")
     if differ:
         raise ValueError(f"{run} holds a run of other settings ({', '.join(differ)} differ): delete it or "
                          "compare into another folder")
@@ -147,7 +150,7 @@ def compare(configs: dict[str, TrainConfig], out: str | Path) -> dict:
     result = {"targets": list(metrics["units"]), "units": metrics["units"],
               "test": {"drives": metrics["drives"], "frames": metrics["frames"]}, "split": first["split"],
               "baselines": {key: metrics[key] for key in BASELINES}, "models": entries,
-              "data_hashes": info["data_hashes"], "versions": versions()}
+              "data_hashes": info["data_hashes"], "exclusions": info.get("exclusions"), "versions": versions()}
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "compare.json", result)
     return result

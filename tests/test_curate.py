@@ -7,7 +7,8 @@ import pytest
 from steer.cli import main
 from steer.data.cache import FrameCache
 from steer.data.drive import Drive, Signal
-from steer.sources.curate import exclude, flag_cache, kept_parts, read_exclusions
+from steer.data.exclusions import Exclusions, kept_parts
+from steer.sources.curate import exclude, flag_cache
 
 N = 200
 
@@ -51,7 +52,7 @@ def test_every_planted_flag_is_found_and_none_in_a_clean_drive(cache):
 def test_exclusion_ranges_remove_exactly_their_frames(cache):
     flags = [f for f in flag_cache(cache.drives) if f.kind in ("frozen", "spike")]
     ranges = exclude(cache.root, flags)
-    assert exclude(cache.root, flags) == ranges == read_exclusions(cache.root)  # added once
+    assert exclude(cache.root, flags) == ranges == Exclusions.of(cache.root).ranges  # added once
     dirty, clean = cache.drives
     kept = np.concatenate([np.arange(*map(int, p.name.split("@")[1].split(":"))) for p in kept_parts(dirty, ranges)])
     assert np.array_equal(kept, np.setdiff1d(np.arange(N), [30, 31, 90, 150]))

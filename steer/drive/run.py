@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from steer.data.cache import FrameCache, replacing
+from steer.data.exclusions import Exclusions
 from steer.drive.pilot import Pilot
 from steer.sources.images import read_image
 
@@ -81,9 +82,11 @@ def image_paths(folder: str | Path) -> list[Path]:
 
 
 def drive_frames(cache: str | Path, name: str) -> Iterator[Frame]:
-    drive, = FrameCache(cache).by_name([name])  # a missing drive refused now, before any output
-    return ((drive.name, index, float(t), np.array(frame).transpose(1, 2, 0))
-            for index, (frame, t) in enumerate(zip(drive.frames, drive.timestamps_s)))
+    """The drive's frames outside its exclusion ranges, each kept part a drive `name@start:stop` of its own."""
+    frame_cache = FrameCache(cache)
+    parts = Exclusions.of(frame_cache.root, frame_cache.manifest).drives(frame_cache, [name])  # refused now
+    return ((part.name, index, float(t), np.array(frame).transpose(1, 2, 0))
+            for part in parts for index, (frame, t) in enumerate(zip(part.frames, part.timestamps_s)))
 
 
 def run(pilot: Pilot, frames: Iterator[Frame], out: str | Path, realtime_fps: float | None = None,
@@ -92,13 +95,16 @@ def run(pilot: Pilot, frames: Iterator[Frame], out: str | Path, realtime_fps: fl
     out = Path(out)
     latencies, misses = [], 0
     period = 1.0 / realtime_fps if realtime_fps else None
-    next_deadline = time.perf_counter()
+    next_deadline, current = time.perf_counter(), None
     with replacing(out) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["drive", "frame", "time_s", *pilot.targets, "latency_ms"])
         for count, (drive, index, time_s, frame) in enumerate(frames):
             if max_frames is not None and count >= max_frames:
                 break
+            if drive != current:  # a new drive, or a drive's part after an excluded range: a fresh state
+                pilot.reset()
+                current = drive
             started = time.perf_counter()
             preds = pilot.step(frame, time_s)
             latency = time.perf_counter() - started

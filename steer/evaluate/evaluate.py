@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.cache import FrameCache, replacing, write_json
+from steer.data.exclusions import Exclusions
 from steer.evaluate.metrics import scores_with_baselines
 from steer.evaluate.plots import plot_predictions
 from steer.evaluate.report import error_histogram, write_report
@@ -82,7 +83,8 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     run = Path(run)
     info, frame_cache, model, precision = open_run(run, cache, checkpoint)
     names = held_out(info, frame_cache, drives)
-    held = frame_cache.by_name(names)
+    excluded = Exclusions.of(frame_cache.root, frame_cache.manifest)
+    held = excluded.drives(frame_cache, names)  # the kept frames only: model and baselines scored on them
     rows = []
     for drive in held:
         preds = predict_drive(model, drive, precision=precision)
@@ -93,6 +95,7 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     first = held[0]
     metrics = {**scores, "model_name": info["config"]["model"], "checkpoint": str(run / checkpoint),
                "cache": str(frame_cache.root), "drives": names, "frames": int(len(truth)), "precision": precision,
+               "exclusions": excluded.record(),
                "units": {t: first.units.get(t, "?") for t in model.targets}}
     out = Path(out or run)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,20 +1,18 @@
 """Data curation that never deletes a byte: find what users clean by hand in a frame cache (frozen frames,
-time gaps, steering spikes, standstill, steering held at its limit), and keep the ranges chosen for
-exclusion beside the cache (`CACHE/exclusions.json`: drive, first frame, end frame, reason), from which
-`kept_parts` gives the parts of a drive that remain.
+time gaps, steering spikes, standstill, steering held at its limit), and add the ones chosen for exclusion
+to the cache's exclusion ranges (`steer.data.exclusions`).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from steer.data.cache import CachedDrive, write_json
+from steer.data.exclusions import add_ranges, runs
 
 KINDS = ("frozen", "gap", "spike", "standstill", "saturated")
-EXCLUSIONS = "exclusions.json"
 # The fastest a driver turns the wheel, per unit of steering, per second: a quick hand-over-hand turn is
 # about 8 rad/s of wheel; a normalised value (full lock = 1) is taken to reach full lock in 0.2 s.
 STEERING_RATE = {"rad": 10.0, "1": 5.0}
@@ -36,12 +34,6 @@ class Limits:
     standstill_mps: float = 0.1  # slower than this ...
     standstill_s: float = 1.0  # ... for at least this long
     saturated_s: float = 0.5  # steering held at the cache's largest magnitude for at least this long
-
-
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, end) of each run of True in `mask`."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
 def frozen_frames(frames: np.ndarray, chunk: int = 512) -> np.ndarray:
@@ -102,37 +94,10 @@ def flag_cache(drives: list[CachedDrive], limits: Limits = Limits()) -> list[Fla
     return [flag for drive in drives for flag in flag_drive(drive, limits, limit)]
 
 
-def read_exclusions(cache: str | Path) -> list[dict]:
-    path = Path(cache) / EXCLUSIONS
-    if not path.exists():
-        return []
-    try:
-        return json.loads(path.read_text())["ranges"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(f"{path}: not steer's exclusion ranges ({error}); fix or remove it") from None
-
-
-def exclude(cache: str | Path, flags: list[Flag]) -> list[dict]:
+def exclude(cache: str | Path, flags: list[Flag], lock_timeout_s: float = 600.0) -> list[dict]:
     """Add the flags' ranges to the cache's exclusion ranges (once each); returns them all."""
-    ranges = read_exclusions(cache)
-    known = {(r["drive"], r["start"], r["end"], r["reason"]) for r in ranges}
-    for flag in flags:
-        if (flag.drive, flag.start, flag.end, flag.kind) not in known:
-            known.add((flag.drive, flag.start, flag.end, flag.kind))
-            ranges.append({"drive": flag.drive, "start": flag.start, "end": flag.end, "reason": flag.kind})
-    write_json(Path(cache) / EXCLUSIONS, {"ranges": ranges})
-    return ranges
-
-
-def kept_parts(drive: CachedDrive, ranges: list[dict]) -> list[CachedDrive]:
-    """The parts of `drive` outside its exclusion ranges (the whole drive where it has none)."""
-    out = np.zeros(len(drive), bool)
-    for r in ranges:
-        if r["drive"] == drive.name:
-            out[max(r["start"], 0):min(r["end"], len(drive))] = True
-    if not out.any():
-        return [drive]
-    return [drive.part(a, b) for a, b in runs(~out)]
+    ranges = [{"drive": f.drive, "start": f.start, "end": f.end, "reason": f.kind} for f in flags]
+    return add_ranges(cache, ranges, lock_timeout_s).ranges
 
 
 def as_dicts(flags: list[Flag]) -> list[dict]:

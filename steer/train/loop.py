@@ -17,6 +17,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from steer.data.cache import CachedDrive, FrameCache, part_of, write_json
+from steer.data.exclusions import Exclusions
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
 from steer.models import SteerModel, create_model, detach_state, load_model, reset_state
 from steer.models.registry import recover_checkpoint
@@ -194,8 +195,9 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
     cache = FrameCache(config.cache)
-    split = _split(config, cache)
-    train_drives, val_drives = cache.by_name(split["train"]), cache.by_name(split["val"])
+    excluded = Exclusions.of(cache.root, cache.manifest)
+    split = excluded.split(_split(config, cache))  # the ranges of CACHE/exclusions.json left out
+    train_drives, val_drives = excluded.drives(cache, split["train"]), excluded.drives(cache, split["val"])
     check_drives(config, train_drives, val_drives)
     if resume:
         check_resumable(config, out, split, cache)
@@ -206,7 +208,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         tqdm.write(f"precision {precision} ({why})")
         write_json(out / "run.json", {
             "config": recorded, "precision": precision, "processes": world.size, "split": split,
-            "data_hashes": cache.hashes(), "versions": versions(),
+            "data_hashes": cache.hashes(), "exclusions": excluded.record(), "versions": versions(),
             "parameters": sum(p.numel() for p in model.parameters())})
     net, loader = _net(model, config, world), _loader(model, train_drives, config)
     lengths = [len(d) for d in train_drives]
@@ -270,7 +272,7 @@ def check_resumable(config: TrainConfig, out: Path, split: dict, cache: FrameCac
     if drives:
         changed.append(f"the data (drive {', '.join(drives)} differ from the run's)")
     elif info["split"] != split:
-        changed.append("the split (--split, --split-by, --seed or the cache's drives)")
+        changed.append("the split (--split, --split-by, --seed, the cache's drives or its exclusions.json)")
     if changed:
         raise ValueError(f"--resume: {out} was trained otherwise: {'; '.join(changed)}. Resume with the run's "
                          "settings and data, or train into a new --out")
