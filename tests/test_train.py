@@ -237,7 +237,7 @@ def _interrupt_and_resume(tiny_cache, tmp_path, signal_, delay_s: float) -> tupl
         code = process.wait(timeout=30)  # a hang detector, not a speed limit
     err = process.stderr.read()
     process.stderr.close()
-    if code == -signal_ and len(json.loads((run / "history.json").read_text())) == 3:
+    if code in (0, -signal_) and len(json.loads((run / "history.json").read_text())) == 3:
         code = None  # the signal came after training had ended, while the interpreter shut down
     main([*argv, "--resume"])
     assert not [p for p in run.rglob("*") if p.name.endswith((".tmp", ".old")) or ".tmp." in p.name]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import signal
 import sys
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     debug = args.debug or os.environ.get("STEER_DEBUG") not in (None, "", "0")
     try:
         args.handler(args)
+        if argv is None:  # the work is done: a Ctrl-C while the interpreter shuts down has nothing to stop
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     except KeyboardInterrupt:
         print(f"steer {args.verb}: interrupted", file=sys.stderr)
         _end_now(130, program=argv is None)
