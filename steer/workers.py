@@ -4,9 +4,11 @@ parent, so a parent killed outright (SIGKILL) leaves no worker behind."""
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import signal
 import sys
 from contextlib import contextmanager
+from multiprocessing.pool import Pool
 from typing import Iterator
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -29,3 +31,10 @@ def init_worker() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by holding_ctrl_c; now ignored
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def pool(processes: int, start: str = "fork") -> Pool:
+    """A pool of `processes` workers started by `start` ("fork" or "spawn"), each leaving Ctrl-C to the
+    parent and dying with it: the only way steer starts worker processes."""
+    with holding_ctrl_c():
+        return multiprocessing.get_context(start).Pool(processes, init_worker)

@@ -17,7 +17,6 @@ driver meets the same roads, the same cruise-speed changes and the same glitches
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections import deque
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 from steer.data.cache import read_manifest
 from steer.drive.pilot import Pilot
 from steer.errors import SteerError
+from steer.workers import pool
 from steer.world import car as carmodel
 from steer.world.camera import Camera
 from steer.world.driver import turn_wheel
@@ -250,8 +250,8 @@ def autonomy_of(checkpoints: list[str], roads: int, seconds: float, road_seed: i
     worlds = {c: world_for_loop(training_world(c, seeds)[0], seconds) for c in checkpoints}
     jobs = [(c, worlds[c], seeds) for c in checkpoints] + [(n, worlds[checkpoints[0]], seeds) for n in REFERENCES]
     if processes > 1:
-        with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            found = pool.map(_scores_job, jobs)
+        with pool(processes, "spawn") as drivers:
+            found = drivers.map(_scores_job, jobs)
     else:
         found = [_scores_job(job) for job in jobs]
     named = dict(zip([job[0] for job in jobs], found))

@@ -13,7 +13,6 @@ and centre camera topics hold each other's images: `swap_left_center` reads them
 from __future__ import annotations
 
 import mmap
-import multiprocessing
 import os
 from collections import Counter
 from functools import partial
@@ -26,6 +25,7 @@ from steer.data.drive import Signal
 from steer.sources.images import decode_bytes, fit, pixel_buffer
 from steer.sources.registry import Option, Reader, Where
 from steer.sources.table import MIN_FRAMES_PER_PROCESS, FrameTable
+from steer.workers import pool
 
 SUFFIXES = (".bag", ".db3", ".mcap")
 # topic: {steer's name: (field, unit)}
@@ -196,8 +196,8 @@ def decode_frames(paths: list[Path], topic: str, wanted: np.ndarray, size: tuple
         if workers == 1:
             _decode_run(*runs[0])
         else:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                pool.starmap(_decode_run, runs, chunksize=1)
+            with pool(workers) as decoders:
+                decoders.starmap(_decode_run, runs, chunksize=1)
         return _out
     finally:
         _out = None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import multiprocessing
 import os
 import sys
 from collections import Counter
@@ -23,7 +22,7 @@ from steer.data.cache import stage_frames
 from steer.data.drive import Drive, Signal, out_of_range, range_message
 from steer.sources.images import decode_into_file, decode_video, image_size
 from steer.sources.registry import Where
-from steer.workers import holding_ctrl_c, init_worker
+from steer.workers import pool
 
 MIN_FRAMES_PER_PROCESS = 64  # below this, starting a process costs more than it saves
 
@@ -220,7 +219,5 @@ def _mapper(workers: int):
         return
     # OpenCV's thread count is left alone: setting it in a forked child waits forever for the parent's
     # threads, which were not copied (a test starts them first).
-    with holding_ctrl_c():
-        pool = multiprocessing.get_context("fork").Pool(workers, init_worker)
-    with pool:
-        yield partial(pool.imap, chunksize=1)
+    with pool(workers) as workers_pool:
+        yield partial(workers_pool.imap, chunksize=1)

@@ -1,13 +1,12 @@
 """The synthetic world: a road, a car, a driver and a camera, simulated into Drives."""
 from __future__ import annotations
 
-import multiprocessing
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
 from steer.data.drive import SIGNAL_UNITS, Drive, Signal, out_of_range, range_message
-from steer.workers import holding_ctrl_c, init_worker
+from steer.workers import pool
 from steer.world import car as carmodel
 from steer.world.camera import Camera, Renderer, Scenery
 from steer.world.driver import Driver, DriverParams
@@ -130,10 +129,8 @@ def generate_drives(config: WorldConfig, count: int, seed: int, processes: int =
     if processes <= 1:
         yield from (simulate_drive(*job) for job in jobs)
         return
-    with holding_ctrl_c():
-        pool = multiprocessing.get_context("spawn").Pool(processes, init_worker)
-    with pool:
-        yield from pool.imap(_simulate_job, jobs)
+    with pool(processes, "spawn") as workers:
+        yield from workers.imap(_simulate_job, jobs)
 
 
 def _simulate_job(job: tuple) -> Drive:
