@@ -67,13 +67,20 @@ class Drive:
             if signal.values.shape != (n,):
                 raise ValueError(f"drive {self.name!r}: signal {key!r} has shape "
                                  f"{signal.values.shape}, expected ({n},)")
-            if not np.isfinite(signal.values).all():
-                row = int(np.argmax(~np.isfinite(signal.values)))
-                value = "NaN" if np.isnan(signal.values[row]) else signal.values[row]
-                raise ValueError(f"drive {self.name!r}: signal {key!r} is {value} at frame {row}")
+            if bad := not_finite(signal.values):
+                raise ValueError(f"drive {self.name!r}: signal {key!r} is {bad[1]} at frame {bad[0]}")
 
     def __len__(self) -> int:
         return len(self.timestamps_s)
+
+
+def not_finite(values: np.ndarray) -> tuple[int, str] | None:
+    """The first value that is not finite, as (row, "NaN", "inf" or "-inf"), or None."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    if not len(bad):
+        return None
+    value = float(values[bad[0]])
+    return int(bad[0]), "NaN" if np.isnan(value) else str(value)
 
 
 def out_of_range(signals: dict[str, Signal], limits: dict[str, float] | None = None) -> tuple[str, int, float] | None:

@@ -19,7 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from steer.data.cache import stage_frames
-from steer.data.drive import Drive, Signal, out_of_range, range_message
+from steer.data.drive import Drive, Signal, not_finite, out_of_range, range_message
 from steer.sources.images import decode_into_file, decode_video, image_size
 from steer.sources.registry import Where
 from steer.workers import pool
@@ -49,15 +49,10 @@ class FrameTable:
         if n == 0:
             raise ValueError(f"{self.name}: no frames to import ({dict(self.dropped) or 'the source is empty'})")
         for key, signal in self.signals.items():
-            values = np.asarray(signal.values, dtype=np.float64)
-            if not np.isfinite(values).all():
-                row = int(np.argmax(~np.isfinite(values)))
-                raise ValueError(f"{self.rows[row]}: {key} is {'NaN' if np.isnan(values[row]) else values[row]}; "
-                                 f"steer takes finite values only")
-        if np.isnan(self.timestamps_s).any():
-            raise ValueError(f"{self.rows[int(np.argmax(np.isnan(self.timestamps_s)))]}: time is missing")
-        if not np.isfinite(self.timestamps_s).all():
-            raise ValueError(f"{self.rows[int(np.argmax(~np.isfinite(self.timestamps_s)))]}: time is infinite")
+            if bad := not_finite(np.asarray(signal.values, dtype=np.float64)):
+                raise ValueError(f"{self.rows[bad[0]]}: {key} is {bad[1]}; steer takes finite values only")
+        if bad := not_finite(self.timestamps_s):
+            raise ValueError(f"{self.rows[bad[0]]}: time is {'missing' if bad[1] == 'NaN' else 'infinite'}")
 
 
 def read_text(path: Path) -> str:

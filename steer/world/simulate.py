@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from steer.data.drive import SIGNAL_UNITS, Drive, Signal, out_of_range, range_message
+from steer.data.drive import SIGNAL_UNITS, Drive, Signal, not_finite, out_of_range, range_message
 from steer.workers import pool
 from steer.world import car as carmodel
 from steer.world.camera import Camera, Renderer, Scenery
@@ -146,9 +146,8 @@ def check_log(where: str, signals: dict[str, Signal], limits: dict[str, float] |
     if "speed" not in signals and speed_mps is None:
         raise ValueError(f"{where}: the log has no speed; give a constant one with --speed-mps")
     for key, signal in signals.items():
-        if not np.isfinite(signal.values).all():
-            row = int(np.argmax(~np.isfinite(signal.values)))
-            raise ValueError(f"{where} frame {row}: {key} is {signal.values[row]}; steer replays finite values only")
+        if bad := not_finite(signal.values):
+            raise ValueError(f"{where} frame {bad[0]}: {key} is {bad[1]}; steer replays finite values only")
     bad = out_of_range(signals, limits)
     if bad:
         key, row, limit = bad
