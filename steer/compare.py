@@ -16,6 +16,7 @@ from steer.data.exclusions import Exclusions
 from steer.evaluate.evaluate import evaluate_run
 from steer.models import MODELS
 from steer.provenance import versions
+from steer.train.checkpoint import read_run
 from steer.train.config import TrainConfig, check_model
 from steer.train.loop import train
 
@@ -89,7 +90,7 @@ def train_or_reuse(config: TrainConfig) -> Path:
     run = Path(config.out)
     if not (run / "run.json").exists():
         return train(config)
-    info = json.loads((run / "run.json").read_text())
+    info = read_run(run)
     wanted = config.to_dict()
     recorded = TrainConfig.from_dict(info["config"]).to_dict()  # options added since take their defaults
     differ = sorted(k for k in wanted if k not in SPEED_FIELDS and recorded[k] != wanted[k])
@@ -108,7 +109,7 @@ def train_or_reuse(config: TrainConfig) -> Path:
 
 
 def _entry(run: Path, metrics: dict) -> dict:
-    info = json.loads((run / "run.json").read_text())
+    info = read_run(run)
     history = json.loads((run / "history.json").read_text())
     speeds = [h.get("train_frames_per_s", h.get("frames_per_s")) for h in history]  # named so since 2026-11-27
     return {"run": str(run), "config": info["config"], "split": info["split"], "parameters": info["parameters"],
@@ -145,7 +146,7 @@ def compare(configs: dict[str, TrainConfig], out: str | Path) -> dict:
         entries[label] = _entry(run, evaluate_run(run))
     _check_comparable(entries)
     first = next(iter(entries.values()))
-    info = json.loads((Path(first["run"]) / "run.json").read_text())
+    info = read_run(first["run"])
     metrics = first["metrics"]
     result = {"targets": list(metrics["units"]), "units": metrics["units"],
               "test": {"drives": metrics["drives"], "frames": metrics["frames"]}, "split": first["split"],

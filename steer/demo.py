@@ -2,7 +2,6 @@
 temporal model trained on the same split, on held-out drives beside the baselines."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -15,6 +14,7 @@ from steer.drive.pilot import Pilot
 from steer.evaluate.evaluate import overlay_path
 from steer.evaluate.report import CLOSED_LOOP, write_report
 from steer.evaluate.video import write_closed_loop
+from steer.train.checkpoint import read_run
 from steer.world.simulate import WorldConfig, generate_drives
 
 # Closed loop after the open-loop table: roads of world seed 1000 (no demo drive's), the loop's defaults.
@@ -71,6 +71,6 @@ def drive_in_the_loop(result: dict, roads: int = LOOP_ROADS, seconds: float = LO
     note = (f"{roads} roads of {seconds:g} s (world seed {LOOP_SEED}, no training drive's) beside the "
             "other models and the reference drivers; the video is the first road")
     write_json(run / CLOSED_LOOP, {"rows": rows, "roads": found["roads"], "video": "closed_loop.webm", "note": note})
-    info = json.loads((run / "run.json").read_text())
+    info = read_run(run)
     write_report(run, entry["metrics"], info, overlay_path(run, entry["metrics"]["drives"][0]))
     return rows

@@ -25,8 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _run_record(checkpoint: Path) -> dict:
     """RUN/run.json beside the checkpoint RUN/best, or nothing for a checkpoint on its own."""
-    path = checkpoint.parent / "run.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    from steer.train.checkpoint import read_run
+
+    return read_run(checkpoint.parent) if (checkpoint.parent / "run.json").exists() else {}
 
 
 def _drives(args: argparse.Namespace, record: dict) -> tuple[str, list[str], str | None]:

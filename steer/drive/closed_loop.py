@@ -16,7 +16,6 @@ driver meets the same roads, the same cruise-speed changes and the same glitches
 """
 from __future__ import annotations
 
-import json
 from collections import deque
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 from steer.data.cache import read_manifest
 from steer.drive.pilot import Pilot
 from steer.errors import SteerError
+from steer.train.checkpoint import read_run
 from steer.workers import pool
 from steer.world import car as carmodel
 from steer.world.camera import Camera
@@ -193,7 +193,7 @@ def training_world(checkpoint: str | Path, seeds: list[int]) -> tuple[WorldConfi
     run_json = Path(checkpoint).parent / "run.json"
     if not run_json.exists():
         return WorldConfig(), f"no run.json beside {checkpoint}: default world, held-out roads not checked"
-    cache = Path(json.loads(run_json.read_text())["config"]["cache"])
+    cache = Path(read_run(run_json.parent)["config"]["cache"])
     if not (cache / "manifest.json").exists():
         return WorldConfig(), f"the run's cache {cache} is gone: default world, held-out roads not checked"
     world = [d for d in read_manifest(cache)["drives"] if d.get("meta", {}).get("source") == "world"]

@@ -2,7 +2,6 @@
 branches on the kind of model: a new model is one module here plus one `@register_model`."""
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 import os
@@ -13,6 +12,7 @@ from typing import Callable
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from steer.data.cache import file_sha256
 from steer.models.base import SteerModel
 
 MODELS: dict[str, Callable[..., SteerModel]] = {}
@@ -35,11 +35,6 @@ def create_model(name: str, **kwargs) -> SteerModel:
 def model_options(name: str) -> list[str]:
     """The keyword arguments a model takes beside its targets and frame shape (what --model-args may set)."""
     return [p for p in inspect.signature(MODELS[name]).parameters if p not in ("targets", "frame_shape")]
-
-
-def sha256_of(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def recover_checkpoint(folder: str | Path) -> Path:
@@ -73,7 +68,7 @@ def read_spec(folder: Path) -> dict:
     weights = folder / "model.safetensors"
     if not weights.exists():
         raise FileNotFoundError(f"{weights} is missing: the checkpoint is incomplete")
-    if "sha256" in spec and sha256_of(weights) != spec["sha256"]:  # checkpoints before it was recorded: no check
+    if "sha256" in spec and file_sha256(weights) != spec["sha256"]:  # checkpoints before it was recorded: no check
         raise ValueError(f"{weights} does not match the sha256 recorded in model.json: the weights are damaged; "
                          "use another checkpoint (best or last) or train again")
     return spec

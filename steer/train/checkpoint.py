@@ -20,8 +20,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from steer.data.cache import file_sha256
 from steer.models import SteerModel
-from steer.models.registry import recover_checkpoint, sha256_of
+from steer.models.registry import recover_checkpoint
 
 
 def read_run(run: str | Path) -> dict:
@@ -67,8 +68,8 @@ def _write(tmp: Path, model: SteerModel, optimizer: torch.optim.Optimizer | None
         tensors, groups = _optimizer_tensors(optimizer)
         save_file(tensors, tmp / "optimizer.safetensors")
         (tmp / "progress.json").write_text(json.dumps({**(progress or {}), "param_groups": groups,
-                                                       "sha256": sha256_of(tmp / "optimizer.safetensors")}, indent=1))
-    spec = {"name": model.registry_name, "config": model.config(), "sha256": sha256_of(tmp / "model.safetensors")}
+                                                       "sha256": file_sha256(tmp / "optimizer.safetensors")}, indent=1))
+    spec = {"name": model.registry_name, "config": model.config(), "sha256": file_sha256(tmp / "model.safetensors")}
     (tmp / "model.json").write_text(json.dumps(spec, indent=1))  # last: its presence marks the folder complete
 
 
@@ -78,7 +79,7 @@ def load_optimizer(folder: str | Path, optimizer: torch.optim.Optimizer) -> dict
     path, tensors = folder / "progress.json", folder / "optimizer.safetensors"
     try:
         progress = json.loads(path.read_text())
-        if "sha256" in progress and sha256_of(tensors) != progress.pop("sha256"):
+        if "sha256" in progress and file_sha256(tensors) != progress.pop("sha256"):
             raise ValueError(f"{tensors} does not match the sha256 recorded in {path.name}: the optimizer state is "
                              "damaged; train again without --resume")
         state: dict[int, dict] = {}
