@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from steer.data.cache import CachedDrive, replacing, write_json  # noqa: E402
+from steer.data.cache import CachedDrive, write_json  # noqa: E402
+from steer.evaluate.plots import save_figure  # noqa: E402
 from steer.models import SteerModel, detach_state  # noqa: E402
 from steer.train.health import MEMORY_FRACTION, effective_memory, layer_grad_norms, watching, window_decay  # noqa: E402
 
@@ -69,10 +70,7 @@ def plot_diagnosis(path: Path, found: dict, title: str) -> None:
         ax.set(xlabel=label)
     axes[3].set_xscale("log")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with replacing(path) as tmp:
-        fig.savefig(tmp, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def diagnose_to(out: Path, model: SteerModel, drives: list[CachedDrive], window: int, title: str) -> dict:

@@ -32,6 +32,7 @@ from torch.nn import functional as F  # noqa: E402
 
 from steer.data.cache import CachedDrive, replacing, write_json  # noqa: E402
 from steer.errors import SteerError  # noqa: E402
+from steer.evaluate.plots import save_figure  # noqa: E402
 from steer.models import SteerModel  # noqa: E402
 from steer.models.sequence import predict_sequence  # noqa: E402
 
@@ -244,10 +245,7 @@ def plot_time(path: Path, shares: np.ndarray, title: str) -> None:
     ax.set_xlabel("frames back (k)")
     ax.set_ylabel("share of |gradient x input|")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    with replacing(path) as tmp:
-        fig.savefig(tmp, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def read_ignore_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:

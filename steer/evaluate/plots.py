@@ -9,6 +9,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from steer.data.cache import replacing  # noqa: E402
+
+
+def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 80) -> None:
+    """Lay out, write (under a temporary name, renamed when complete) and close a figure."""
+    fig.tight_layout()
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+
 
 def plot_predictions(path: str | Path, drives: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
                      targets: list[str], units: dict[str, str], title: str = "") -> None:
@@ -28,9 +38,7 @@ def plot_predictions(path: str | Path, drives: list[tuple[str, np.ndarray, np.nd
     axes[0, 0].legend(loc="upper right")
     axes[0, 0].set_title(title)
     axes[-1, 0].set_xlabel("time (s), held-out drives one after another")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def open_vs_closed(path: str | Path, result: dict) -> None:
@@ -46,6 +54,4 @@ def open_vs_closed(path: str | Path, result: dict) -> None:
     ax.set_ylabel("closed-loop autonomy (%), held-out roads")
     ax.set_title(f"seeds {', '.join(map(str, result['seeds']))}")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from steer.data.cache import replacing  # noqa: E402
+from steer.evaluate.plots import save_figure  # noqa: E402
 
 
 def error_histogram(path: Path, truth: np.ndarray, preds: np.ndarray, targets: list[str], units: dict) -> None:
@@ -23,9 +24,7 @@ def error_histogram(path: Path, truth: np.ndarray, preds: np.ndarray, targets: l
         ax.hist(preds[:, k] - truth[:, k], bins=50, color="tab:red", alpha=0.8)
         ax.set_xlabel(f"{targets[k]} error ({units.get(targets[k], '?')})")
     axes[0, 0].set_ylabel("frames")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _embed(path: Path, mime: str) -> str:
