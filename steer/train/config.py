@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: resolved per device by steer/train/precision.py
+
 
 @dataclass
 class TrainConfig:
@@ -51,7 +53,7 @@ class TrainConfig:
             raise ValueError(f"--split {','.join(map(str, split))}: give three fractions TRAIN,VAL,TEST adding up to "
                              "1, train and validation above 0 (validation picks the best checkpoint), e.g. "
                              "0.7,0.15,0.15")
-        choices = {"split_by": ("drive", "time"), "optimizer": ("adam", "sgd")}  # precision: check_config
+        choices = {"split_by": ("drive", "time"), "optimizer": ("adam", "sgd"), "precision": PRECISIONS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{flag(name)} {getattr(self, name)}: choose {' or '.join(allowed)}")

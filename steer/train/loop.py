@@ -59,8 +59,6 @@ def check_config(config: TrainConfig, model: SteerModel) -> None:
     if config.stateful and config.burn_in:
         raise ValueError("--burn-in is for stateless windows (--no-stateful): stateful training carries the real "
                          "state instead")
-    if config.precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be fp32 or bf16, not {config.precision!r}")
     if model.carries_frame and not config.stateful and config.window + config.burn_in < 2:
         raise ValueError("this model looks at frame differences, which a lone frame does not have: use "
                          "stateful training, a window of 2 or more, or a burn-in")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16")
+from steer.train.config import PRECISIONS
+
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # as torch's cpuinfo and Linux's /proc/cpuinfo name them
 CPUINFO = Path("/proc/cpuinfo")
 
