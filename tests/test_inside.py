@@ -241,7 +241,7 @@ def test_pilotnet_attribution_lies_on_the_current_frame_only():
     assert shares[0] == pytest.approx(1) and np.allclose(shares[1:], 0)
 
 
-def test_memory_task_holds_the_speed_through_dropped_runs_no_longer_than_max_gap():
+def test_memory_task_holds_the_speed_through_lost_runs_between_min_gap_and_max_gap():
     from steer.world.glitches import DROPPED
     from steer.world.memory import frames_unseen, memory_drive
 
@@ -255,6 +255,27 @@ def test_memory_task_holds_the_speed_through_dropped_runs_no_longer_than_max_gap
     levels = drive.frames[unseen == 0, 0, 0, 0].astype(float)
     assert np.corrcoef(levels, speed[unseen == 0])[0, 1] > 0.999  # brightness shows the speed
     assert np.array_equal(frames_unseen(np.array([1.0, 0, 1, 1, 0])), [1, 0, 1, 2, 0])
+    runs = np.diff(np.flatnonzero(np.diff(np.r_[0, unseen > 0, 0])))[::2]  # lengths of the lost runs
+    assert runs.min() >= 1 and runs.max() == 7
+    longer = frames_unseen(memory_drive(3, frames=300, max_gap=7, size=(8, 8), min_gap=5).signals["glitch"].values)
+    assert np.diff(np.flatnonzero(np.diff(np.r_[0, longer > 0, 0])))[::2][:-1].min() == 5  # the last may be cut
+
+
+def test_memory_task_snow_varies_from_frame_to_frame_and_tells_nothing_of_the_speed():
+    from steer.world.glitches import NOISE
+    from steer.world.memory import frames_unseen, memory_drive
+
+    black, snow = (memory_drive(4, frames=600, max_gap=9, size=(16, 16), lost=lost) for lost in ("black", "snow"))
+    assert np.array_equal(black.signals["speed"].values, snow.signals["speed"].values)
+    glitch = snow.signals["glitch"].values
+    lost = frames_unseen(glitch) > 0
+    assert (glitch[lost] == NOISE).all() and np.array_equal(snow.frames[~lost], black.frames[~lost])
+    pixels = snow.frames[lost].reshape(lost.sum(), -1).astype(float)
+    assert pixels.std(axis=1).min() > 20  # noise within a frame
+    assert np.std(pixels.mean(axis=1)) > 40  # brightness flickers between frames
+    assert abs(np.corrcoef(pixels.mean(axis=1), snow.signals["speed"].values[lost])[0, 1]) < 0.2
+    with pytest.raises(ValueError, match="black, snow"):
+        memory_drive(4, lost="fog")
 
 
 @pytest.mark.parametrize("name,args", MODEL_VARIANTS)
