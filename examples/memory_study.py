@@ -116,8 +116,8 @@ def plot(runs: list[dict], path: Path) -> None:
         if not at_longest:
             continue
         memory = [r["effective_memory"] for r in at_longest]
-        rmse = np.array([[np.nan if v is None or n < MIN_FRAMES else v for v, n in zip(r["rmse_by_k"], r["frames_by_k"])]
-                         for r in at_longest], dtype=float)
+        rmse = np.array([[np.nan if v is None or n < MIN_FRAMES else v
+                          for v, n in zip(r["rmse_by_k"], r["frames_by_k"])] for r in at_longest], dtype=float)
         _band(by_k, np.arange(rmse.shape[1]), rmse, colour, cell)
         curves = np.clip(np.array([r["decay"] for r in at_longest]), 1e-12, None)
         decay.semilogy(np.exp(np.log(curves).mean(0)), color=colour,
