@@ -1,6 +1,7 @@
 """The memory task (steer/world/memory.py) on a plain RNN, a GRU and an LSTM: the error on dropped
 frames k frames after the last one seen, beside each core's effective memory from `steer diagnose`'s
-measures, over seeds. Writes OUT/study.json and the plot (default docs/memory-study.png).
+measures, over seeds. Writes OUT/study.json and the plot (default docs/memory-study.png); a rerun into
+the same OUT trains every run again.
 
     python examples/memory_study.py --out runs/memory [--max-gap 40 --window 48 --seeds 0,1,2 --epochs 15]
 
@@ -71,7 +72,7 @@ def study(args: argparse.Namespace) -> dict:
                                  targets=["speed"], window=args.window, batch_size=8, epochs=args.epochs,
                                  patience=args.epochs, lr=args.lr, seed=seed, threads=args.threads,
                                  device=args.device)
-            run = train(config)
+            run = train(config, overwrite=True)  # the study owns OUT: a rerun replaces its runs
             split = json.loads((run / "run.json").read_text())["split"]
             rmse, counts, baseline = error_by_gap(run, tests, [d.name for d in tests.drives], args.max_gap)
             health = diagnose(load_model(run / "best"), cache.by_name(split["val"]), args.window)
