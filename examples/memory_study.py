@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from steer.data.cache import FrameCache, write_json  # noqa: E402
+from steer.data.cache import FrameCache, save_figure, write_json  # noqa: E402
 from steer.evaluate.diagnose import diagnose  # noqa: E402
 from steer.models import load_model  # noqa: E402
 from steer.models.sequence import predict_drive  # noqa: E402
@@ -108,9 +108,7 @@ def plot(found: dict, path: Path) -> None:
               title="gradient through time (validation drives)")
     left.legend(fontsize=8)
     right.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
-    plt.close(fig)
+    save_figure(fig, path, dpi=70)
 
 
 def main() -> None:
