@@ -2,7 +2,8 @@
 lost frames L and over seeds: each core trained on drives whose lost runs last 1 to L frames, then
 scored on drives generated apart (the speed RMSE on lost frames, and by frames since the last one
 seen), beside its effective memory from `steer diagnose`'s measures on the validation drives. Writes
-OUT/study.json and the plot (default docs/memory-study.png).
+OUT/study.json and the plot (default docs/memory-study.png); a rerun into the same OUT trains every
+run again.
 
     python examples/memory_study.py --out runs/memory [--gaps 2,5,10,20,40 --window 48 --seeds 0,1,2]
 
@@ -20,7 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from steer.data.cache import FrameCache, write_json  # noqa: E402
+from steer.data.cache import FrameCache, save_figure, write_json  # noqa: E402
 from steer.evaluate.diagnose import diagnose  # noqa: E402
 from steer.models import load_model  # noqa: E402
 from steer.models.sequence import predict_drive  # noqa: E402
@@ -71,7 +72,7 @@ def one_run(out: Path, gap: int, cell: str, seed: int, cache: FrameCache, tests:
                          model="features-lstm", model_args={"cell": cell, "hidden": args.hidden, "features": 32},
                          targets=["speed"], window=args.window, batch_size=8, epochs=args.epochs,
                          patience=args.epochs, lr=args.lr, seed=seed, threads=args.threads, device=args.device)
-    run = train(config)
+    run = train(config, overwrite=True)  # the study owns its OUT
     health = diagnose(load_model(run / "best"), cache.by_name(read_run(run)["split"]["val"]), args.window)
     found = {"gap": gap, "cell": cell, "seed": seed, **scores(run, tests, gap),
              "effective_memory": health["effective_memory"], "decay": health["decay"]}
@@ -142,9 +143,7 @@ def plot(runs: list[dict], path: Path) -> None:
               title=f"gradient through time, L = {longest} (validation)")
     for ax in (by_gap, memory_by_gap, by_k, decay):
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
-    plt.close(fig)
+    save_figure(fig, path, dpi=70)
 
 
 def main() -> None:

@@ -89,6 +89,19 @@ def test_train_refuses_a_config_that_is_not_json(refuse, tiny_cache, tmp_path):
            "line 2")
 
 
+@pytest.mark.parametrize("keep", [("run.json", "last", "best", "history.json", "tb"), ("last",), ("best",)])
+def test_train_refuses_a_folder_holding_a_run_naming_it_and_the_ways_on(refuse, tiny_cache, run, tmp_path, keep):
+    for path in run.iterdir():
+        if path.name not in keep:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    line = refuse(_train(tiny_cache.root, run), tmp_path, str(run), "--resume", "--overwrite", "new --out")
+    assert all(name in line for name in keep if name in ("run.json", "last", "best"))
+
+
+def test_train_refuses_resume_and_overwrite_together(refuse, tiny_cache, run, tmp_path):
+    refuse(_train(tiny_cache.root, run, "--resume", "--overwrite"), tmp_path, "--resume", "--overwrite")
+
+
 @pytest.mark.parametrize("flags,names", [
     (["--model", "pilotnet", "--model-args", "{}"], ["--model", "pilotnet", "cnn-lstm"]),
     (["--model-args", '{"hidden": 16, "features": 16}'], ["--model-args", '"hidden": 16']),

@@ -70,3 +70,21 @@ def test_inspect_verb_writes_plots_and_exclusions(cache, tmp_path, capfd, refuse
     reasons = [r["reason"] for r in json.loads((cache.root / "exclusions.json").read_text())["ranges"]]
     assert sorted(reasons) == ["gap", "gap", "standstill"]
     refuse(["inspect", cache.root, "--exclude", "blurry"], tmp_path, "--exclude", "unknown kind ['blurry']")
+
+
+def test_a_plot_cut_short_leaves_the_one_before_it_whole_and_no_temporary_file(cache, tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from steer.sources.curate import write_report
+
+    out = tmp_path / "report"
+    write_report(out, cache.drives, flag_cache(cache.drives))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full_disk(fig, path, **kwargs):
+        open(path, "wb").write(b"half a png")
+        raise OSError("No space left on device")
+    monkeypatch.setattr(Figure, "savefig", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        write_report(out, cache.drives, flag_cache(cache.drives))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

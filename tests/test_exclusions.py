@@ -177,3 +177,42 @@ def test_evaluate_and_streaming_refuse_a_range_the_cache_has_no_frames_for(train
            other / "exclusions.json", "range 0", "no drive 'd'")
     refuse(["run", "--checkpoint", run / "best", "--cache", other, "--drive", "a", "--out", tmp_path / "p.csv"],
            tmp_path, other / "exclusions.json", "range 0", "no drive 'd'")
+
+
+def test_diagnose_cuts_drives_at_their_ranges_as_training_does_and_reads_kept_frames_alone(trained, tmp_path,
+                                                                                          monkeypatch):
+    import steer.evaluate.diagnose as diagnose
+
+    cache, run, _ = trained
+    windows, decay = [], diagnose.window_decay
+    monkeypatch.setattr(diagnose, "window_decay", lambda model, x, y, state: windows.append(
+        x[0, :, 1, 0, 0].tolist()) or decay(model, x, y, state))  # frame numbers, from the frames themselves
+    main(["diagnose", "--run", str(run), "--drive", "a,b", "--window", "4", "--out", str(tmp_path / "d")])
+    parts = ["a@0:10", "a@20:40", "a@41:52", "a@55:60", "b@5:60"]
+    assert json.loads((tmp_path / "d" / "diagnose.json").read_text())["drives"] == parts
+    spans = [tuple(map(int, p.split("@")[1].split(":"))) for p in parts]
+    assert windows == [list(range(s, s + 4)) for start, stop in spans for s in range(start, stop - 3, 4)]
+
+
+def test_int8_calibrates_on_the_kept_frames_alone_up_to_its_frames_per_drive(trained, tmp_path, monkeypatch):
+    import steer.cli.export as export_cli
+    import steer.drive.export as export
+
+    cache, run, _ = trained
+    streamed, quantise = [], export.quantise_int8
+    monkeypatch.setattr(export_cli, "CALIBRATION_FRAMES", 25)
+    monkeypatch.setattr(export, "quantise_int8", lambda model, graph, drives: streamed.extend(drives) or quantise(
+        model, graph, drives))
+    main(["export", "--checkpoint", str(run / "best"), "--int8", "--drive", "a", "--out", str(tmp_path / "step.onnx")])
+    # a's first 25 kept frames, each part streamed on its own: 0-9, then 20-34 after the range 10-19
+    assert [part[:, 1, 0, 0].tolist() for part in streamed] == [list(range(10)), list(range(20, 35))]
+
+
+def test_verbs_that_read_a_drive_whole_are_told_what_exclusions_json_leaves_out(tmp_path):
+    from steer.data.exclusions import excluded_note
+
+    cache = _cache(tmp_path / "cache", excluded=True)
+    note = excluded_note(cache, "a")
+    assert "excludes 14 of the 60 frames of a" in note and "a@0:10, a@20:40, a@41:52, a@55:60" in note
+    assert "excludes 3 of the 15 frames of a@45:60" in excluded_note(cache, "a@45:60")
+    assert excluded_note(cache, "c@0:50") is None and excluded_note(cache, "b@5:60") is None

@@ -51,6 +51,39 @@ def test_resume_continues_exactly_where_training_stopped(tiny_cache, tmp_path):
         assert torch.allclose(x, y, atol=1e-5), name
 
 
+def test_a_run_in_out_is_continued_with_resume_and_replaced_with_overwrite(tiny_cache, tmp_path):
+    from steer.cli import main
+
+    run = tmp_path / "run"
+    argv = ["train", "--cache", str(tiny_cache.root), "--out", str(run), "--model", "pilotnet", "--no-stateful",
+            "--window", "1", "--batch-size", "8", "--split", "0.5,0.25,0.25", "--threads", "1"]
+    main([*argv, "--epochs", "1"])
+    first = json.loads((run / "history.json").read_text())
+    main([*argv, "--epochs", "2", "--resume"])
+    history = json.loads((run / "history.json").read_text())
+    assert len(history) == 2 and history[:1] == first
+    main([*argv, "--epochs", "1", "--seed", "4", "--overwrite"])
+    assert len(json.loads((run / "history.json").read_text())) == 1
+    assert json.loads((run / "run.json").read_text())["config"]["seed"] == 4
+
+
+def test_overwrite_removes_the_old_run_first_so_an_interrupted_one_leaves_none_of_it(tiny_cache, tmp_path,
+                                                                                       monkeypatch):
+    import steer.train.loop as loop
+
+    run = train(_config(tiny_cache, tmp_path / "run", epochs=1))
+    (run / "last.old").mkdir()  # a checkpoint swap the old run left unfinished
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(loop, "train_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tiny_cache, run, model="pilotnet", model_args={}, stateful=False, window=1), overwrite=True)
+    assert sorted(p.name for p in run.iterdir()) == ["run.json", "tb"]  # the new run's, before its first epoch
+    assert json.loads((run / "run.json").read_text())["config"]["model"] == "pilotnet"
+    assert len(list((run / "tb").iterdir())) == 1  # the new run's events alone
+
+
 def test_stateless_training_and_sgd_learn(tiny_cache, tmp_path):
     run = train(_config(tiny_cache, tmp_path / "run", stateful=False, optimizer="sgd", lr=0.01, epochs=3))
     losses = [h["loss"] for h in json.loads((run / "history.json").read_text())]
@@ -214,17 +247,16 @@ def _run_bytes(run) -> dict[str, bytes]:
             "last": (run / "last" / "model.safetensors").read_bytes(), "history": json.dumps(history).encode()}
 
 
-def _interrupt_and_resume(tiny_cache, tmp_path, signal_, delay_s: float) -> tuple[dict, int | None, str]:
-    """Start `steer train` in a process, send `signal_` `delay_s` after its first checkpoint, then --resume
-    in this process; returns the resumed run's bytes, the interrupted process's exit code (None where it
-    finished first) and its stderr."""
+def _interrupt_and_resume(tiny_cache, run, signal_, delay_s: float) -> tuple[dict, int | None, str]:
+    """Start `steer train` into `run` in a process, send `signal_` `delay_s` after its first checkpoint, then
+    --resume in this process; returns the resumed run's bytes, the interrupted process's exit code (None
+    where it finished first) and its stderr."""
     import subprocess
     import sys
     import time
 
     from steer.cli import main
 
-    run = tmp_path / f"run-{signal_}-{delay_s:.2f}"
     argv = ["train", "--cache", str(tiny_cache.root), "--out", str(run), *INTERRUPTED]
     process = subprocess.Popen([sys.executable, "-m", "steer", *argv], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
@@ -254,7 +286,8 @@ def _interruption_trials(tiny_cache, tmp_path, trials: int) -> None:
     rng = np.random.default_rng(0)
     for trial in range(trials):
         for signal_ in (signal.SIGINT, signal.SIGKILL):
-            got, code, err = _interrupt_and_resume(tiny_cache, tmp_path, signal_, float(rng.uniform(0, 1.0)))
+            got, code, err = _interrupt_and_resume(tiny_cache, tmp_path / f"run-{trial}-{signal_.name}", signal_,
+                                                   float(rng.uniform(0, 1.0)))
             if code is not None and signal_ == signal.SIGINT:
                 assert code == 130 and err.strip() == "steer train: interrupted", err
             assert got == expected, f"trial {trial}, {signal_!r}: resumed run differs from the uninterrupted one"

@@ -20,6 +20,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from steer.data.exclusions import excluded_note
     from steer.evaluate.evaluate import open_run
     from steer.evaluate.explain import explain_drive, read_ignore_mask
 
@@ -29,6 +30,9 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"--window {args.window}: 1 frame or more")
     _, cache, model, _ = open_run(Path(args.run), args.cache, args.checkpoint)
     drive, = cache.by_name([args.drive])
+    note = excluded_note(cache, args.drive)  # the drive is explained whole, as the video shows it
+    if note:
+        print(note)
     if not len(drive.frames):
         raise ValueError(f"drive {args.drive!r} has no frames to explain (a signal-only drive)")
     ignore = read_ignore_mask(args.mask, drive.frames.shape[2:]) if args.mask else None

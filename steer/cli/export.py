@@ -4,8 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from steer.errors import SteerError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from steer.data.cache import FrameCache
 
 HELP = "ONNX graph of one streaming step, the state as inputs and outputs"
 CALIBRATION_DRIVES, CALIBRATION_FRAMES = 4, 100  # frames per drive: ranges settle well before 400 frames
@@ -18,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also a statically quantised int8 graph beside it, calibrated on frames of a cache")
     p.add_argument("--cache", help="with --int8: the cache of the frames (default: the run's)")
     p.add_argument("--drive", help="with --int8: calibrate on this drive (default: a sample of the run's training "
-                                   "drives)")
+                                   "drives), on frames the cache's exclusions.json keeps")
     p.add_argument("--held-out", help="with --int8: report int8's accuracy beside float on this drive (default: "
                                       "the run's first test drive)")
 
@@ -42,9 +48,25 @@ def _drives(args: argparse.Namespace, record: dict) -> tuple[str, list[str], str
     return cache, [args.drive] if args.drive else spread, held_out
 
 
-def run(args: argparse.Namespace) -> None:
+def calibration_frames(cache: FrameCache, names: list[str]) -> list[np.ndarray]:
+    """The first CALIBRATION_FRAMES kept frames of each named drive, one array per kept part: a part streams
+    from a fresh state, as training and streaming start it (steer.data.exclusions)."""
     import numpy as np
 
+    from steer.data.exclusions import kept_drives
+
+    frames = []
+    for name in names:
+        left = CALIBRATION_FRAMES
+        for part in kept_drives(cache, [name]):
+            if not left:
+                break
+            frames.append(np.array(part.frames[:left]))
+            left -= len(frames[-1])
+    return frames
+
+
+def run(args: argparse.Namespace) -> None:
     from steer.data.cache import FrameCache
     from steer.drive.export import export_onnx, quantise_int8
     from steer.models import load_model
@@ -55,7 +77,7 @@ def run(args: argparse.Namespace) -> None:
     model.require_streamable(f"exporting {args.checkpoint}")
     if args.int8:  # inputs checked before anything is written
         cache, calibration, held_out = _drives(args, _run_record(Path(args.checkpoint)))
-        frames = [np.array(d.frames[:CALIBRATION_FRAMES]) for d in FrameCache(cache).by_name(calibration)]
+        frames = calibration_frames(FrameCache(cache), calibration)
     graph = export_onnx(model, args.out)
     print(f"wrote {graph}")
     if args.int8:

@@ -13,6 +13,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="JSON file of flat training options (e.g. examples/train.json); flags override "
                                     "it. A comparison spec ({\"common\", \"models\"}) is for steer compare")
     p.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace a run that --out already holds")
     add_train_options(p)
 
 
@@ -31,4 +32,4 @@ def run(args: argparse.Namespace) -> None:
         raise SteerError(f"--config {args.config}: {error}" if args.config else str(error)) from None
     if not config.cache or not config.out:
         raise SteerError("--cache and --out are needed (as flags or in --config)")
-    print(f"best checkpoint in {train(config, resume=args.resume) / 'best'}")
+    print(f"best checkpoint in {train(config, resume=args.resume, overwrite=args.overwrite) / 'best'}")

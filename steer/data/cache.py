@@ -28,13 +28,16 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 from filelock import FileLock, Timeout
 
 from steer.data.drive import Drive
 from steer.errors import SteerError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -203,6 +206,16 @@ def replacing(path: str | Path) -> Iterator[Path]:
 def write_json(path: Path, data: dict | list) -> None:
     with replacing(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1))
+
+
+def save_figure(fig: Figure, path: str | Path, dpi: int = 80) -> None:
+    """Lay out, write (under a temporary name, renamed when complete) and close a matplotlib figure."""
+    import matplotlib.pyplot as plt  # here, not above: opening a cache should not load matplotlib
+
+    fig.tight_layout()
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
 
 
 def _name_holder(fd: int) -> None:

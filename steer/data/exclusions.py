@@ -156,6 +156,23 @@ def add_ranges(root: str | Path, ranges: list[dict], lock_timeout_s: float = 600
         return Exclusions.of(root)
 
 
+def kept_drives(cache: FrameCache, names: list[str]) -> list[CachedDrive]:
+    """The kept parts of the named drives (or parts) of `cache`, under its exclusions.json."""
+    return Exclusions.of(cache.root, cache.manifest).drives(cache, names)
+
+
+def excluded_note(cache: FrameCache, name: str) -> str | None:
+    """For a verb that reads drive `name` whole: how many of its frames exclusions.json leaves out, and the
+    kept parts to name instead; None where it leaves out none."""
+    excluded = Exclusions.of(cache.root, cache.manifest)
+    base, span = part_of(name)
+    out = excluded.excluded(base)[slice(*span) if span else slice(None)]
+    if not out.any():
+        return None
+    return (f"note: {excluded.path} excludes {out.sum()} of the {len(out)} frames of {name}, used here all the "
+            f"same; for the kept frames alone name a kept part: {', '.join(excluded.names([name]))}")
+
+
 def kept_parts(drive: CachedDrive, ranges: list[dict]) -> list[CachedDrive]:
     """The parts of `drive` outside `ranges` (the whole drive where none names it), each starting fresh."""
     return Exclusions(Path(EXCLUSIONS), ranges, {drive.name: len(drive)}).parts(drive)

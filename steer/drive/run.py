@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from steer.data.cache import FrameCache, replacing
-from steer.data.exclusions import Exclusions
+from steer.data.exclusions import kept_drives
 from steer.drive.pilot import Pilot
 from steer.sources.images import read_image
 
@@ -83,8 +83,7 @@ def image_paths(folder: str | Path) -> list[Path]:
 
 def drive_frames(cache: str | Path, name: str) -> Iterator[Frame]:
     """The drive's frames outside its exclusion ranges, each kept part a drive `name@start:stop` of its own."""
-    frame_cache = FrameCache(cache)
-    parts = Exclusions.of(frame_cache.root, frame_cache.manifest).drives(frame_cache, [name])  # refused now
+    parts = kept_drives(FrameCache(cache), [name])  # refused now
     return ((part.name, index, float(t), np.array(frame).transpose(1, 2, 0))
             for part in parts for index, (frame, t) in enumerate(zip(part.frames, part.timestamps_s)))
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from steer.data.cache import FrameCache, replacing, write_json
-from steer.data.exclusions import Exclusions
+from steer.data.exclusions import Exclusions, excluded_note
 from steer.evaluate.metrics import scores_with_baselines
 from steer.evaluate.plots import plot_predictions
 from steer.evaluate.report import error_histogram, write_report
@@ -40,11 +40,15 @@ def open_run(run: Path, cache: str | Path | None, checkpoint: str) -> tuple[dict
 
 def view_drive(run: str | Path, drive_name: str, out: str | Path, cache: str | Path | None = None,
                checkpoint: str = "best", saliency: bool = False) -> Path:
-    """An overlay MP4 (and a PNG still beside it) of a run's model driving one drive of the cache; with
-    `saliency`, each frame under its VisualBackProp map (every branch's together; see explain.py)."""
+    """An overlay MP4 (and a PNG still beside it) of a run's model driving one drive of the cache (whole:
+    frames its exclusions.json leaves out are shown, and said so); with `saliency`, each frame under its
+    VisualBackProp map (every branch's together; see explain.py)."""
     run, out = Path(run), Path(out)
     _, frame_cache, model, precision = open_run(run, cache, checkpoint)
     drive, = frame_cache.by_name([drive_name])
+    note = excluded_note(frame_cache, drive_name)
+    if note:
+        print(note)
     preds = predict_drive(model, drive, precision=precision)
     frames = drive.frames
     if saliency:  # imported here: captum loads only when asked for

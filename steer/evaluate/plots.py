@@ -9,15 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from steer.data.cache import replacing  # noqa: E402
-
-
-def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 80) -> None:
-    """Lay out, write (under a temporary name, renamed when complete) and close a figure."""
-    fig.tight_layout()
-    with replacing(path) as tmp:
-        fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
+from steer.data.cache import save_figure  # noqa: E402
 
 
 def plot_predictions(path: str | Path, drives: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from steer.data.cache import CachedDrive, write_json
+from steer.data.cache import CachedDrive, replacing, save_figure, write_json
 from steer.data.exclusions import add_ranges, runs
 
 KINDS = ("frozen", "gap", "spike", "standstill", "saturated")
@@ -114,8 +114,6 @@ def write_report(out: str | Path, drives: list[CachedDrive], flags: list[Flag]) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from steer.data.cache import replacing
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "flags.json", as_dicts(flags))
@@ -147,9 +145,7 @@ def _histogram(plt, path: Path, drives: list[CachedDrive]) -> Path | None:
     ax.set_xlabel(f"steering ({drives[0].units.get('steering', '?')})")
     ax.set_ylabel("frames")
     ax.set_yscale("log")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -172,7 +168,5 @@ def _timeline(plt, path: Path, drive: CachedDrive, flags: list[Flag]) -> Path:
         axes[0, 0].legend(loc="upper right")
     axes[0, 0].set_title(drive.name)
     axes[-1, 0].set_xlabel("time (s)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path)
     return path

@@ -33,7 +33,7 @@ def read_run(run: str | Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is damaged ({error}): train the run again") from None
+        raise ValueError(f"{path} is damaged ({error}): train the run again (--overwrite)") from None
 
 
 def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict]]:
@@ -81,7 +81,7 @@ def load_optimizer(folder: str | Path, optimizer: torch.optim.Optimizer) -> dict
         progress = json.loads(path.read_text())
         if "sha256" in progress and file_sha256(tensors) != progress.pop("sha256"):
             raise ValueError(f"{tensors} does not match the sha256 recorded in {path.name}: the optimizer state is "
-                             "damaged; train again without --resume")
+                             "damaged; train it again with --overwrite")
         state: dict[int, dict] = {}
         for key, value in load_file(tensors).items():
             pid, name = key.split(".", 1)
@@ -89,5 +89,5 @@ def load_optimizer(folder: str | Path, optimizer: torch.optim.Optimizer) -> dict
         optimizer.load_state_dict({"state": state, "param_groups": progress.pop("param_groups")})
     except (json.JSONDecodeError, SafetensorError, KeyError, RuntimeError) as error:
         raise ValueError(f"{folder}: the optimizer state does not load ({' '.join(str(error).split())[:200]}); "
-                         "train again without --resume") from None
+                         "train it again with --overwrite") from None
     return progress

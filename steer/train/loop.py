@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 import time
 from contextlib import nullcontext
@@ -29,6 +30,11 @@ from steer.train.config import TrainConfig, check_model, flag
 from steer.train.distributed import World, join, leave
 from steer.train.health import Health
 from steer.train.precision import resolve_precision
+
+RUN_MARKS = ("run.json", "last", "best")  # what makes a folder a run's
+# Everything training writes into a run folder; a checkpoint's .tmp and .old are its swap in progress.
+RUN_FILES = ("run.json", "history.json", "tb",
+             *(f"{checkpoint}{end}" for checkpoint in ("last", "best") for end in ("", ".tmp", ".old")))
 
 
 def make_optimizer(model: SteerModel, config: TrainConfig) -> torch.optim.Optimizer:
@@ -174,10 +180,12 @@ def _loader(model: SteerModel, drives: list[CachedDrive], config: TrainConfig) -
     return BatchLoader(inputs, targets, span(config))
 
 
-def train(config: TrainConfig, resume: bool = False) -> Path:
-    """Train as `config` says; returns the run folder, whose `best/` holds the best checkpoint. Under
-    torchrun, every rank trains and rank 0 validates and writes. Everything is checked before anything
-    is written: a refused run leaves no trace."""
+def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> Path:
+    """Train as `config` says; returns the run folder, whose `best/` holds the best checkpoint. A folder
+    that holds a run already is continued (`resume`), replaced (`overwrite`) or refused. Under torchrun,
+    every rank trains and rank 0 validates and writes. Everything is checked before anything is written:
+    a refused run leaves no trace."""
+    check_out(Path(config.out), resume, overwrite)  # before join: no rank has written yet, so all see one folder
     world, device = join(config.device)
     config = replace(config, device=device)
     config.check()
@@ -201,6 +209,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         check_resumable(config, out, split, cache)
     model, optimizer, first_epoch, best, bad_epochs = _start(config, cache, train_drives, out, resume)
     check_config(config, model)
+    if overwrite and world.main:
+        remove_run(out)
     out.mkdir(parents=True, exist_ok=True)
     if world.main:
         tqdm.write(f"precision {precision} ({why})")
@@ -254,6 +264,27 @@ def check_drives(config: TrainConfig, train_drives: list[CachedDrive], val_drive
         raise ValueError(f"--window {config.window}" + (f" with --burn-in {config.burn_in}" if span(config) >
                          config.window else "") + f" is longer than every training drive (the longest has "
                          f"{longest} frames): give a shorter window")
+
+
+def check_out(out: Path, resume: bool, overwrite: bool) -> None:
+    """A run already in `out` is only written over when asked: it is someone's result."""
+    if resume and overwrite:
+        raise ValueError("--resume continues the run in --out, --overwrite replaces it: give one of them")
+    found = [name for name in RUN_MARKS if (out / name).exists()]
+    if found and not (resume or overwrite):
+        raise ValueError(f"{out} already holds a run ({', '.join(found)}): continue it with --resume, replace it "
+                         "with --overwrite, or train into a new --out")
+
+
+def remove_run(out: Path) -> None:
+    """What an earlier run wrote there, so that none of it mixes with the new run (evaluation outputs are
+    left: steer evaluate writes them again)."""
+    for name in RUN_FILES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def check_resumable(config: TrainConfig, out: Path, split: dict, cache: FrameCache) -> None:
