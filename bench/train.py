@@ -107,7 +107,7 @@ def _measure(name: str, cache: FrameCache, device: str, args: argparse.Namespace
     fixed = tuple(t.clone() for t in from_cache(batches[0]))
     in_memory = lambda b: fixed  # noqa: E731
     defaults = TrainConfig()
-    default = Setting(resolve_precision(defaults.precision, device)[0], defaults.channels_last, defaults.compile)
+    default = Setting(resolve_precision(defaults.precision, device, name)[0], defaults.channels_last, defaults.compile)
     candidates = [Setting(p, cl, c) for p in ("fp32", "bf16") for cl in (False, True)
                   for c in ((False, True) if args.compile else (False,))]
     runs = {"fp32 path": (_stepper(name, Setting("fp32", False, False), device), from_cache),

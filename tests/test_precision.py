@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from steer.models import MODELS
 from steer.train import precision
 from steer.train.config import TrainConfig
 from steer.train.loop import train
@@ -25,6 +26,17 @@ def test_auto_is_fp32_on_a_cpu_without_fast_bf16_and_bf16_with_it(monkeypatch):
     assert precision.resolve_precision("fp32", "cpu")[0] == "fp32"
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16, not 'fp16'"):
         precision.resolve_precision("fp16", "cpu")
+
+
+def test_auto_asks_the_model_on_a_cpu_where_bf16_does_not_speed_every_network_up(monkeypatch):
+    _cpu(monkeypatch, amx_bf16=False, avx512_bf16=True)
+    picked = {name: precision.resolve_precision("auto", "cpu", name) for name in MODELS}
+    assert {name: p for name, (p, _) in picked.items()} == {
+        "pilotnet": "bf16", "cnn-lstm": "bf16", "komanda": "fp32", "features-lstm": "fp32"}
+    assert picked["komanda"][1] == "auto: this CPU has avx512_bf16, but komanda trains faster at fp32 on a CPU"
+    assert precision.resolve_precision("bf16", "cpu", "komanda")[0] == "bf16"  # asked for, it is what it gets
+    _cpu(monkeypatch, amx_bf16=False, avx512_bf16=False)
+    assert precision.resolve_precision("auto", "cpu", "pilotnet")[0] == "fp32"
 
 
 def test_without_torchs_cpuinfo_the_flags_come_from_proc_cpuinfo(monkeypatch, tmp_path):

@@ -34,7 +34,7 @@ def open_run(run: Path, cache: str | Path | None, checkpoint: str) -> tuple[dict
     """The run's record, its cache (or another), the model of one of its checkpoints and the precision it
     evaluates at: the run's own, resolved on this machine (a run from before `auto` trained at fp32)."""
     info = read_run(run)
-    precision, _ = resolve_precision(info["config"].get("precision", "fp32"), "cpu")
+    precision, _ = resolve_precision(info["config"].get("precision", "fp32"), "cpu", info["config"]["model"])
     return info, FrameCache(cache or info["config"]["cache"]), load_model(run / checkpoint), precision
 
 

@@ -191,7 +191,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     config.check()
     check_model(config)
     recorded = config.to_dict()  # as asked: an `auto` run resumed elsewhere resolves again
-    precision, why = resolve_precision(config.precision, device)
+    precision, why = resolve_precision(config.precision, device, config.model)
     config = replace(config, precision=precision)
     if config.batch_size % world.size:
         raise ValueError(f"--batch-size {config.batch_size} does not divide among {world.size} processes: "

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from steer.models import MODELS
 from steer.train.config import PRECISIONS
 
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # as torch's cpuinfo and Linux's /proc/cpuinfo name them
@@ -35,12 +36,16 @@ def fast_bf16(device: str) -> tuple[bool, str]:
     return bool(flags), f"this CPU has {', '.join(flags)}" if flags else "this CPU has no AMX or AVX512-BF16"
 
 
-def resolve_precision(precision: str, device: str) -> tuple[str, str]:
-    """`fp32` or `bf16` for `precision` (`auto`, `fp32`, `bf16`) on `device`, and why."""
+def resolve_precision(precision: str, device: str, model: str | None = None) -> tuple[str, str]:
+    """`fp32` or `bf16` for `precision` (`auto`, `fp32`, `bf16`) on `device` for the registered `model`
+    (None: any model), and why. On a CPU, `auto` also asks the model: bf16 units do not speed up every
+    network (small matrices, 3-d convolutions), and fp32 is then the faster and the exact choice."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if precision != "auto":
         return precision, "asked for"
     fast, why = fast_bf16(device)
+    if fast and model and torch.device(device).type == "cpu" and not MODELS[model].cpu_bf16:
+        return "fp32", f"auto: {why}, but {model} trains faster at fp32 on a CPU"
     return ("bf16" if fast else "fp32"), f"auto: {why}"
 
