@@ -129,8 +129,6 @@ def _pilotnet_trunk(folder: Path, frame_shape: tuple[int, int, int]) -> tuple[di
 
 @register_model("features-lstm")
 class FeaturesLstm(RecurrentModel):
-    # trains on stored features: matrices too small for bf16 to pay for its casts (bench/README.md)
-    cpu_bf16 = False
     def __init__(self, targets: list[str], frame_shape=(3, 66, 200), encoder: str | dict | None = None,
                  features: int = 128, cell: str = "lstm", hidden: int = 64, layers: int = 1, dropout: float = 0.0,
                  bidirectional: bool = False):
