@@ -47,6 +47,17 @@ def test_the_world_driver_in_the_loop_drives_its_recorded_drive_frame_for_frame(
     assert 0.01 < np.abs(run.lateral_m).max() < 1.0  # it wanders in its lane, as it drove
 
 
+def test_blind_reference_hands_drive_the_same_without_a_frame_rendered(monkeypatch):
+    world = WorldConfig(frames_per_drive=150)  # glitches on: their noise draws must not move the car
+    seeing = {name: cl.drive_road(world, 7, type("Seeing", (kind,), {"blind": False})())
+              for name, kind in cl.REFERENCES.items()}
+    monkeypatch.setattr("steer.world.camera.Renderer.render", lambda *a: pytest.fail("rendered for blind hands"))
+    for name, kind in cl.REFERENCES.items():
+        blind = cl.drive_road(world, 7, kind())
+        assert np.array_equal(blind.wheel_rad, seeing[name].wheel_rad) and blind.takeovers == seeing[name].takeovers
+        assert np.array_equal(blind.x_m, seeing[name].x_m)
+
+
 def test_a_straight_wheel_is_taken_over_on_every_road_with_a_bend():
     world = WorldConfig(frames_per_drive=300, **CLEAN)
     bends = 0

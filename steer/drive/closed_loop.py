@@ -54,7 +54,9 @@ class Command:
 
 
 class Hands(Protocol):
-    def look(self, frame: np.ndarray, time_s: float) -> Command: ...
+    """Who steers: a command for each frame; hands with `blind = True` are given None, not a frame."""
+
+    def look(self, frame: np.ndarray | None, time_s: float) -> Command: ...
 
 
 class ModelHands:
@@ -74,6 +76,8 @@ class ModelHands:
 
 class WorldDriverHands:
     """The world's own driver (the ceiling): its wheel, as it drove the training drives."""
+    blind = True  # needs no frame: none is rendered for it
+
 
     def look(self, frame: np.ndarray, time_s: float) -> Command:
         return Command(None)
@@ -81,6 +85,8 @@ class WorldDriverHands:
 
 class ZeroHands:
     """The wheel held straight (the floor)."""
+    blind = True
+
 
     def look(self, frame: np.ndarray, time_s: float) -> Command:
         return Command(0.0)
@@ -138,8 +144,10 @@ def drive_road(config: WorldConfig, seed: int, hands: Hands, loop: LoopConfig = 
         log["x"][i], log["y"][i], log["lateral"][i], log["heading"][i] = state.x_m, state.y_m, lateral, heading
         log["speed"][i] = state.speed_mps
         if i % loop.frame_stride == 0:
-            frame = world.renderer.render(road, state.x_m, state.y_m, state.yaw_rad, index, i * dt, world.scenery)
-            frame = glitch_frame(frame, codes[i], noise)
+            frame = None
+            if keep_frames or not getattr(hands, "blind", False):
+                frame = world.renderer.render(road, state.x_m, state.y_m, state.yaw_rad, index, i * dt, world.scenery)
+                frame = glitch_frame(frame, codes[i], noise)
             if keep_frames:
                 frames[i] = frame
             pending.append(hands.look(frame, i * dt))
