@@ -219,25 +219,12 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
             "data_hashes": cache.hashes(), "exclusions": excluded.record(), "versions": versions(),
             "parameters": sum(p.numel() for p in model.parameters())})
     net, loader = _net(model, config, world), _loader(model, train_drives, config)
-    lengths = [len(d) for d in train_drives]
     writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch) if world.main else None
     health = Health(config.health_every, config.clip_grad_norm, writer) if config.health_every and world.main else None
     history = json.loads((out / "history.json").read_text())[:first_epoch] if first_epoch else []
     for epoch in range(first_epoch, config.epochs):
-        torch.manual_seed(config.seed * 100_003 + epoch)  # dropout's draws per epoch: a resumed run repeats them
-        batches = _batches(config, lengths, epoch)
-        total = sum(int(w.weight) for b in batches for w in b) * config.window
-        started = time.perf_counter()
-        with tqdm(total=total, unit="frame", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
-                  leave=False, disable=not (world.main and sys.stderr.isatty())) as progress:
-            stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress, health)
-        stats["train_frames_per_s"] = total / (time.perf_counter() - started)
-        with health.watching(model) if health else nullcontext():
-            val_loss, val_rmse = (validation_loss(model, val_drives, config.device, config.precision)
-                                  if world.main else (0.0, {}))
-        stats["val_loss"] = world.from_main(val_loss)
-        stats["epoch_frames_per_s"] = total / (time.perf_counter() - started)  # training and validation
-        stats.update({f"val_rmse_{k}": v for k, v in val_rmse.items()})
+        stats = _epoch(epoch, model, net, optimizer, loader, [len(d) for d in train_drives], val_drives,
+                       config, world, health)
         history.append({"epoch": epoch, **stats, **({"health": health.epoch(epoch)} if health else {})})
         improved = stats["val_loss"] < best
         best, bad_epochs = (stats["val_loss"], 0) if improved else (best, bad_epochs + 1)
@@ -250,6 +237,27 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         writer.close()
     leave(world)
     return out
+
+
+def _epoch(epoch: int, model: SteerModel, net: torch.nn.Module, optimizer: torch.optim.Optimizer,
+           loader: BatchLoader, lengths: list[int], val_drives: list[CachedDrive], config: TrainConfig,
+           world: World, health: Health | None) -> dict:
+    """One epoch's training steps over drives of `lengths` and its validation pass: losses, gradient
+    norms, frames/s."""
+    torch.manual_seed(config.seed * 100_003 + epoch)  # dropout's draws per epoch: a resumed run repeats them
+    batches = _batches(config, lengths, epoch)
+    total = sum(int(w.weight) for b in batches for w in b) * config.window
+    started = time.perf_counter()
+    with tqdm(total=total, unit="frame", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
+              leave=False, disable=not (world.main and sys.stderr.isatty())) as progress:
+        stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress, health)
+    stats["train_frames_per_s"] = total / (time.perf_counter() - started)
+    with health.watching(model) if health else nullcontext():
+        val_loss, val_rmse = (validation_loss(model, val_drives, config.device, config.precision)
+                              if world.main else (0.0, {}))
+    stats["val_loss"] = world.from_main(val_loss)
+    stats["epoch_frames_per_s"] = total / (time.perf_counter() - started)  # training and validation
+    return {**stats, **{f"val_rmse_{k}": v for k, v in val_rmse.items()}}
 
 
 def check_drives(config: TrainConfig, train_drives: list[CachedDrive], val_drives: list[CachedDrive]) -> None:
