@@ -1,5 +1,5 @@
 """Training frames/s of each model as `steer train` runs it by default, beside the limit: the same
-model's fastest configuration on the same device on a batch already in memory (no data path at all),
+model's fastest configuration on the same device on batches already in memory (no data path at all),
 and beside today's fp32 eager path, all measured in the same run; on the CPU and, where one is
 present, on the GPU.
 
@@ -10,7 +10,8 @@ on this device, channels-last and compile as the config says) through its data p
 gathered from the memory-mapped cache (frames, or for features-lstm the stored features) into a
 reused buffer and copied to the device, or, on a GPU the inputs fit on, gathered there. `fp32` is
 the same path at fp32, channels-first, eager: what `steer train` did before `auto`. The limit is the
-fastest of fp32 and bf16, each channels-first and channels-last, on one batch held in memory; with
+fastest of fp32 and bf16, each channels-first and channels-last, on batches held in memory (all of
+them gathered beforehand, a new one each step, so the limit touches new data as training does); with
 `--compile` also each of those compiled (minutes of compiling per model on a 2-core CPU).
 
 Every configuration steps `--steps` times in turn, `--rounds` times over, so all see the machine in
@@ -104,8 +105,9 @@ def _measure(name: str, cache: FrameCache, device: str, args: argparse.Namespace
               else BatchLoader(inputs, targets, window))
     batches = stateless_batches([len(d) for d in cache.drives], window, window, batch, np.random.default_rng(0))
     from_cache = lambda b: tuple(t.to(device) for t in loader.load(b)[:2])  # noqa: E731
-    fixed = tuple(t.clone() for t in from_cache(batches[0]))
-    in_memory = lambda b: fixed  # noqa: E731
+    # every batch gathered beforehand: the limit reads new data each step too, as training must
+    held = {id(b): tuple(t.clone() for t in from_cache(b)) for b in batches}
+    in_memory = lambda b: held[id(b)]  # noqa: E731
     defaults = TrainConfig()
     default = Setting(resolve_precision(defaults.precision, device, name)[0], defaults.channels_last, defaults.compile)
     candidates = [Setting(p, cl, c) for p in ("fp32", "bf16") for cl in (False, True)
