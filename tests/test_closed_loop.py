@@ -216,6 +216,17 @@ def test_closed_loop_video_shows_every_frame_and_a_still(tmp_path):
     assert still.shape[0] == 3 * 66 and still.shape[1] == 3 * 200
 
 
+def test_a_webm_closed_loop_video_opens_without_opencvs_vp80_warning(tmp_path, capfd):
+    import cv2
+
+    from steer.evaluate.video import write_closed_loop
+
+    write_closed_loop(tmp_path / "drive.webm", cl.drive_road(WorldConfig(frames_per_drive=20, **CLEAN), 1000, Hold(0.0),
+                                                             keep_frames=True))
+    assert int(cv2.VideoCapture(str(tmp_path / "drive.webm")).get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+    assert "VP80" not in capfd.readouterr().err  # OpenCV prints it on descriptor 2, past Python's sys.stderr
+
+
 def test_with_speed_model_the_car_follows_the_speed_the_hands_ask_for():
     class Slow:
         def look(self, frame, time_s):

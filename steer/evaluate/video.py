@@ -66,6 +66,16 @@ def _muted_stderr():
         os.close(saved)
 
 
+def _writer(path: Path, tmp: Path, fps: float, image: np.ndarray) -> cv2.VideoWriter:
+    """A video writer on `tmp` for frames like `image`: WebM (VP8, plays in browsers) or MP4v by `path`'s suffix."""
+    codec = "VP80" if path.suffix == ".webm" else "mp4v"
+    with _muted_stderr():
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, image.shape[1::-1])
+    if not writer.isOpened():
+        raise OSError(f"{path}: OpenCV cannot open a {codec} video writer on {tmp} (is there such a folder?)")
+    return writer
+
+
 def write_overlay(path: str | Path, frames: np.ndarray, times_s: np.ndarray, truth: np.ndarray, preds: np.ndarray,
                   targets: list[str], steering_unit: str, still: str | Path | None = None) -> None:
     """MP4 of `frames` (N, C, H, W) at their own rate; `still`, if given, gets a PNG of the middle frame."""
@@ -81,13 +91,7 @@ def write_overlay(path: str | Path, frames: np.ndarray, times_s: np.ndarray, tru
                 squared += (preds[i, k] - truth[i, k]) ** 2
             image = overlay_frame(np.asarray(frame).transpose(1, 2, 0), dict(zip(targets, truth[i])),
                                   dict(zip(targets, preds[i])), float(np.sqrt(squared / (i + 1))), wheel_scale)
-            if writer is None:
-                codec = "VP80" if path.suffix == ".webm" else "mp4v"  # WebM plays in browsers, MP4v in players
-                with _muted_stderr():
-                    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), fps, image.shape[1::-1])
-                if not writer.isOpened():
-                    raise OSError(f"{path}: OpenCV cannot open a {codec} video writer on {tmp} (is there such a "
-                                  "folder?)")
+            writer = writer or _writer(path, tmp, fps, image)
             writer.write(image)
             if still is not None and i == len(frames) // 2:
                 cv2.imwrite(str(still), image)
@@ -150,11 +154,7 @@ def write_closed_loop(path: str | Path, run) -> None:
         writer = None
         for i in range(len(run.frames)):
             image = closed_loop_frame(run, i)
-            if writer is None:
-                codec = "VP80" if path.suffix == ".webm" else "mp4v"
-                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), 1 / run.dt_s, image.shape[1::-1])
-                if not writer.isOpened():
-                    raise RuntimeError(f"{path}: OpenCV cannot open a {codec} video writer on {tmp}")
+            writer = writer or _writer(path, tmp, 1 / run.dt_s, image)
             writer.write(image)
             if i == len(run.frames) // 2:
                 cv2.imwrite(str(path.with_suffix(".png")), image)
