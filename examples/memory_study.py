@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from steer.data.cache import FrameCache, save_figure, write_json  # noqa: E402
 from steer.evaluate.diagnose import diagnose  # noqa: E402
-from steer.models import load_model  # noqa: E402
+from steer.models import SteerModel, load_model  # noqa: E402
 from steer.models.sequence import predict_drive  # noqa: E402
 from steer.provenance import versions  # noqa: E402
 from steer.train.checkpoint import read_run  # noqa: E402
@@ -40,10 +40,9 @@ def rms(errors) -> float | None:
     return float(np.sqrt(np.mean(np.square(errors)))) if len(errors) else None
 
 
-def scores(run: Path, cache: FrameCache, gap: int) -> dict:
+def scores(model: SteerModel, cache: FrameCache, gap: int) -> dict:
     """Speed RMSE (m/s) on seen and on lost frames, by k = frames since the last one seen (and how many
     frames each k has), and the training-mean baseline's RMSE over the same frames."""
-    model = load_model(run / "best")
     errors, truths, ks = [], [], []
     for drive in cache.drives:
         errors.append(predict_drive(model, drive)[:, 0] - drive.signals["speed"])
@@ -57,7 +56,8 @@ def scores(run: Path, cache: FrameCache, gap: int) -> dict:
 
 
 def caches(out: Path, gap: int, args: argparse.Namespace) -> tuple[FrameCache, FrameCache]:
-    """Training drives, and test drives of other seeds (never trained on), whose lost runs last 1 to gap."""
+    """Training drives, and test drives of other seeds (never trained on), whose lost runs last up to gap
+    frames (at least `--shortest` of it)."""
     def drives(first: int, count: int, prefix: str):
         return (memory_drive(first + i, args.frames, gap, name=f"{prefix}-{i:03d}", lost=args.lost,
                               min_gap=max(1, round(gap * args.shortest)))
@@ -73,8 +73,9 @@ def one_run(out: Path, gap: int, cell: str, seed: int, cache: FrameCache, tests:
                          targets=["speed"], window=args.window, batch_size=8, epochs=args.epochs,
                          patience=args.epochs, lr=args.lr, seed=seed, threads=args.threads, device=args.device)
     run = train(config, overwrite=True)  # the study owns its OUT
-    health = diagnose(load_model(run / "best"), cache.by_name(read_run(run)["split"]["val"]), args.window)
-    found = {"gap": gap, "cell": cell, "seed": seed, **scores(run, tests, gap),
+    model = load_model(run / "best")
+    health = diagnose(model, cache.by_name(read_run(run)["split"]["val"]), args.window)
+    found = {"gap": gap, "cell": cell, "seed": seed, **scores(model, tests, gap),
              "effective_memory": health["effective_memory"], "decay": health["decay"]}
     print(f"L={gap} {cell} seed {seed}: effective memory {found['effective_memory']}, speed RMSE seen "
           f"{found['seen_rmse']:.2f} lost {found['lost_rmse']:.2f} (training mean {found['baseline_rmse']:.2f})")

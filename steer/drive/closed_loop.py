@@ -78,7 +78,6 @@ class WorldDriverHands:
     """The world's own driver (the ceiling): its wheel, as it drove the training drives."""
     blind = True  # needs no frame: none is rendered for it
 
-
     def look(self, frame: np.ndarray, time_s: float) -> Command:
         return Command(None)
 
@@ -86,7 +85,6 @@ class WorldDriverHands:
 class ZeroHands:
     """The wheel held straight (the floor)."""
     blind = True
-
 
     def look(self, frame: np.ndarray, time_s: float) -> Command:
         return Command(0.0)

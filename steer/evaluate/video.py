@@ -91,7 +91,8 @@ def write_overlay(path: str | Path, frames: np.ndarray, times_s: np.ndarray, tru
                 squared += (preds[i, k] - truth[i, k]) ** 2
             image = overlay_frame(np.asarray(frame).transpose(1, 2, 0), dict(zip(targets, truth[i])),
                                   dict(zip(targets, preds[i])), float(np.sqrt(squared / (i + 1))), wheel_scale)
-            writer = writer or _writer(path, tmp, fps, image)
+            if writer is None:
+                writer = _writer(path, tmp, fps, image)
             writer.write(image)
             if still is not None and i == len(frames) // 2:
                 cv2.imwrite(str(still), image)
@@ -154,7 +155,8 @@ def write_closed_loop(path: str | Path, run) -> None:
         writer = None
         for i in range(len(run.frames)):
             image = closed_loop_frame(run, i)
-            writer = writer or _writer(path, tmp, 1 / run.dt_s, image)
+            if writer is None:
+                writer = _writer(path, tmp, 1 / run.dt_s, image)
             writer.write(image)
             if i == len(run.frames) // 2:
                 cv2.imwrite(str(path.with_suffix(".png")), image)
