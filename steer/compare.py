@@ -13,6 +13,7 @@ import numpy as np
 
 from steer.data.cache import FrameCache, write_json
 from steer.data.exclusions import Exclusions
+from steer.drive.judge import road_judge
 from steer.evaluate.evaluate import evaluate_run
 from steer.models import MODELS
 from steer.provenance import versions
@@ -89,7 +90,7 @@ def train_or_reuse(config: TrainConfig) -> Path:
     """The run folder of `config`, trained, resumed or reused as the module's docstring says."""
     run = Path(config.out)
     if not (run / "run.json").exists():
-        return train(config)
+        return train(config, judge=road_judge(config))
     info = read_run(run)
     wanted = config.to_dict()
     recorded = TrainConfig.from_dict(info["config"]).to_dict()  # options added since take their defaults
@@ -105,7 +106,7 @@ def train_or_reuse(config: TrainConfig) -> Path:
         print(f"{run}: finished run of the same settings, reused")
         return run
     print(f"{run}: unfinished run of the same settings, resumed")
-    return train(config, resume=True)
+    return train(config, resume=True, judge=road_judge(config))
 
 
 def _entry(run: Path, metrics: dict) -> dict:

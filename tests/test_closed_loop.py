@@ -92,7 +92,8 @@ def test_a_takeover_puts_the_car_on_the_lane_centre_keeps_the_hands_and_charges_
 
 def test_autonomy_is_nvidias_formula():
     world = WorldConfig(frames_per_drive=2400, **CLEAN)  # 120 s
-    run = cl.RoadRun(0, 1 / world.fps, *(np.zeros(2400) for _ in range(7)), takeovers=[100, 900])
+    run = cl.RoadRun(0, 1 / world.fps, *(np.zeros(2400) for _ in range(7)), takeovers=[100, 900],
+                     **{k: np.zeros(2400) for k in ("meant_rad", "meant_mps", "throttle", "brake", "glitch")})
     assert cl.scores([run], 6.0)["autonomy_pct"] == pytest.approx(90.0)
 
 

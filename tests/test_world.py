@@ -62,7 +62,8 @@ def test_drive_has_frames_times_and_signals_in_units():
     assert drive.frames.shape == (60, 66, 200, 3) and drive.frames.dtype == np.uint8
     assert np.allclose(np.diff(drive.timestamps_s), 1 / world.fps)
     assert {k: s.unit for k, s in drive.signals.items()} == {
-        "steering": "rad", "speed": "m/s", "throttle": "1", "brake": "1", "glitch": "code"}
+        "steering": "rad", "speed": "m/s", "throttle": "1", "brake": "1", "glitch": "code", "steering_meant": "rad",
+        "speed_meant": "m/s"}
     assert 0 <= drive.signals["throttle"].values.min() and drive.signals["throttle"].values.max() <= 1
     dropped = drive.signals["glitch"].values == DROPPED
     assert dropped.any() and not drive.frames[dropped].any()

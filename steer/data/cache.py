@@ -26,14 +26,14 @@ import socket
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 from filelock import FileLock, Timeout
 
-from steer.data.drive import Drive
+from steer.data.drive import MEANT, Drive
 from steer.errors import SteerError
 
 if TYPE_CHECKING:
@@ -66,6 +66,15 @@ class CachedDrive:
         return CachedDrive(f"{self.name}@{start}:{stop}", self.frames[start:stop], self.timestamps_s[start:stop],
                            {k: v[start:stop] for k, v in self.signals.items()}, self.units, self.cache,
                            self.part(0, start) if start else None)
+
+    def labelled(self, labels: str) -> "CachedDrive":
+        """With `labels` "meant", the drive with each `<name>_meant` signal in place of `<name>` (the command
+        its driver meant, not the one in force); as it is for "executed" or a drive without them."""
+        meant = {k.removesuffix(MEANT): v for k, v in self.signals.items() if k.endswith(MEANT)}
+        if labels != "meant" or not meant:
+            return self
+        return replace(self, signals={**self.signals, **meant},
+                       lead_in=self.lead_in.labelled(labels) if self.lead_in else None)
 
     def targets(self, names: list[str]) -> np.ndarray:
         """(N, K) float32 of the named signals, in the cache's units."""

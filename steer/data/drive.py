@@ -20,6 +20,10 @@ SIGNAL_UNITS = {
     "glitch": "code",  # 0 clean, 1 dropped (black) frame, 2 noise burst
 }
 
+# A signal `<name>_meant` is the command a driver meant where `<name>` is what was in force (the synthetic
+# world's driver records both: see steer/world/driver.py); training takes it as the label by default.
+MEANT = "_meant"
+
 # The largest magnitude of a signal in a unit that a car can produce: beyond it the value is almost
 # surely in another unit (degrees read as radians, km/h as m/s), so it is refused unless the user
 # widens the range. A steering wheel locks within two turns each way; a normalised steering value
@@ -87,7 +91,7 @@ def out_of_range(signals: dict[str, Signal], limits: dict[str, float] | None = N
     """The first signal value beyond its physical range (LIMITS, or `limits` by signal name, which
     widen or narrow it) as (signal, row, limit), or None."""
     for key, signal in signals.items():
-        limit = (limits or {}).get(key, LIMITS.get((key, signal.unit)))
+        limit = (limits or {}).get(key, LIMITS.get((key.removesuffix(MEANT), signal.unit)))
         beyond = np.flatnonzero(np.abs(signal.values) > limit) if limit is not None else []
         if len(beyond):
             return key, int(beyond[0]), limit

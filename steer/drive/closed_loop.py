@@ -103,6 +103,11 @@ class RoadRun:
     commanded_rad: np.ndarray  # what the hands asked for (the wheel turns toward it at a limited rate)
     speed_mps: np.ndarray
     takeovers: list[int]  # frames where the car was put back
+    meant_rad: np.ndarray  # the world driver's meant wheel at the state the car was in: the expert's label
+    meant_mps: np.ndarray  # the speed it meant
+    throttle: np.ndarray  # in force while the frame was exposed
+    brake: np.ndarray
+    glitch: np.ndarray  # the frame's glitch code (steer.world.glitches)
     frames: np.ndarray | None = None  # (N, H, W, 3) as the hands saw them (kept on request)
     road_xy: np.ndarray | None = None  # (M, 2) lane centre, for drawing
 
@@ -120,15 +125,18 @@ def _pedals(config: WorldConfig, command: Command, speed_mps: float) -> tuple[fl
 
 
 def drive_road(config: WorldConfig, seed: int, hands: Hands, loop: LoopConfig = LoopConfig(),
-               keep_frames: bool = False) -> RoadRun:
-    """Drive the road of world seed `seed` for `config.frames_per_drive` frames with `hands` at the wheel."""
+               keep_frames: bool = False, expert_share: float = 0.0) -> RoadRun:
+    """Drive the road of world seed `seed` for `config.frames_per_drive` frames with `hands` at the wheel;
+    with `expert_share` β, the wheel asked for is β x the world driver's meant wheel + (1 - β) x the hands'
+    (DAgger's mixed policy)."""
     world = start_world(config, seed)
     road, driver, state, index = world.road, world.driver, world.state, world.index
     n, dt, lane = config.frames_per_drive, 1.0 / config.fps, config.driver.lane_offset_m
     codes = glitch_codes(n, np.random.default_rng([seed, 2]), config.drop_rate, config.burst_rate)
     noise = np.random.default_rng([seed, 3])
     rate_step = config.driver.steering_rate_rad_per_s * dt / SUBSTEPS
-    log = {k: np.zeros(n) for k in ("x", "y", "lateral", "heading", "wheel", "commanded", "speed")}
+    log = {k: np.zeros(n) for k in ("x", "y", "lateral", "heading", "wheel", "commanded", "speed", "meant_rad",
+                                    "meant_mps", "throttle", "brake")}
     frames = np.zeros((n, config.camera.height_px, config.camera.width_px, 3), np.uint8) if keep_frames else None
     pending: deque[Command] = deque()
     takeovers, wheel, command = [], 0.0, Command(0.0)
@@ -148,7 +156,7 @@ def drive_road(config: WorldConfig, seed: int, hands: Hands, loop: LoopConfig = 
                 frame = glitch_frame(frame, codes[i], noise)
             if keep_frames:
                 frames[i] = frame
-            pending.append(hands.look(frame, i * dt))
+            pending.append(_mixed(hands.look(frame, i * dt), driver.meant_wheel(state, road, index), expert_share))
             command = pending.popleft() if len(pending) > loop.latency_frames else pending[0]
         elif keep_frames:
             frames[i] = frames[i - 1]
@@ -159,12 +167,20 @@ def drive_road(config: WorldConfig, seed: int, hands: Hands, loop: LoopConfig = 
             if loop.speed == "model" and (command.speed_mps, command.throttle) != (None, None):  # not the references
                 throttle, brake = _pedals(config, command, state.speed_mps)
             if k == 0:
-                log["wheel"][i] = wheel
+                log["wheel"][i], log["throttle"][i], log["brake"][i] = wheel, throttle, brake
                 log["commanded"][i] = wheel if command.wheel_rad is None else command.wheel_rad
+                log["meant_rad"][i], log["meant_mps"][i] = driver.meant_rad, driver.meant_mps
             state = carmodel.step(state, config.car, wheel, throttle, brake, dt / SUBSTEPS)
     lane_xy = np.column_stack([road.x_m - lane * np.sin(road.heading_rad), road.y_m + lane * np.cos(road.heading_rad)])
     return RoadRun(seed, dt, log["x"], log["y"], log["lateral"], log["heading"], log["wheel"], log["commanded"],
-                   log["speed"], takeovers, frames, lane_xy)
+                   log["speed"], takeovers, log["meant_rad"], log["meant_mps"], log["throttle"], log["brake"],
+                   codes, frames, lane_xy)
+
+
+def _mixed(command: Command, meant_rad: float, expert_share: float) -> Command:
+    if not expert_share or command.wheel_rad is None:
+        return command
+    return replace(command, wheel_rad=expert_share * meant_rad + (1 - expert_share) * command.wheel_rad)
 
 
 def _put_back(config: WorldConfig, road, index: int, state: carmodel.CarState) -> carmodel.CarState:
@@ -188,9 +204,23 @@ def scores(runs: list[RoadRun], penalty_s: float) -> dict[str, float]:
             "wheel_jerk_radps3": float(jerk.mean()), "distance_km": km, "elapsed_s": elapsed}
 
 
-def road_seeds(seed: int, roads: int) -> list[int]:
-    """World seeds of the roads, numbered as `steer world --seed SEED` numbers its drives."""
-    return [drive_seed(seed, i) for i in range(roads)]
+# Road families (`steer world --seed` numbering): held-out roads are scored on and never learnt from;
+# DAgger drives its own; validation roads pick checkpoints (--select autonomy) and report DAgger's rounds.
+HELD_OUT_SEED, DAGGER_SEED, VALIDATION_SEED = 1000, 2000, 3000
+
+
+def road_seeds(seed: int, roads: int, first: int = 0) -> list[int]:
+    """World seeds of the roads, numbered as `steer world --seed SEED` numbers its drives, from road `first`."""
+    return [drive_seed(seed, i) for i in range(first, first + roads)]
+
+
+def world_of_cache(cache: str | Path) -> tuple[WorldConfig | None, dict[int, str]]:
+    """The world the cache's synthetic drives were made in (None if it has none), and the world seed of
+    every drive made in it (world and DAgger drives) with the drive's name."""
+    entries = [d for d in read_manifest(cache)["drives"] if d.get("meta", {}).get("source") in ("world", "dagger")]
+    used = {d["meta"]["seed"]: d["name"] for d in entries}
+    world = next((d for d in entries if d["meta"]["source"] == "world"), None)
+    return (WorldConfig.from_dict(world["meta"]["config"]) if world else None), used
 
 
 def training_world(checkpoint: str | Path, seeds: list[int]) -> tuple[WorldConfig, str]:
@@ -202,15 +232,14 @@ def training_world(checkpoint: str | Path, seeds: list[int]) -> tuple[WorldConfi
     cache = Path(read_run(run_json.parent)["config"]["cache"])
     if not (cache / "manifest.json").exists():
         return WorldConfig(), f"the run's cache {cache} is gone: default world, held-out roads not checked"
-    world = [d for d in read_manifest(cache)["drives"] if d.get("meta", {}).get("source") == "world"]
-    used = {d["meta"]["seed"]: d["name"] for d in world}
+    world, used = world_of_cache(cache)
     overlap = sorted(set(seeds) & set(used))
     if overlap:
         raise SteerError(f"road seed {overlap[0]} drove training drive {used[overlap[0]]!r} of {cache}: pick "
                          "--seed so that no road is one the model trained on (e.g. --seed 1000)")
     if not world:
         return WorldConfig(), f"the run's cache {cache} holds no world drives: default world"
-    return WorldConfig.from_dict(world[0]["meta"]["config"]), f"world of {cache}; no road one of its {len(used)} drives"
+    return world, f"world of {cache}; no road one of its {len(used)} drives"
 
 
 def closed_loop(drivers: dict[str, Hands], world: WorldConfig, seeds: list[int], loop: LoopConfig) -> dict:
@@ -273,9 +302,11 @@ def _scores_job(job: tuple) -> dict:
 
 
 def world_for_loop(world: WorldConfig, seconds: float, camera: Camera | None = None, **rates: float) -> WorldConfig:
-    """`world` driven `seconds` long, with a camera and glitch rates given instead of its own."""
+    """`world` driven `seconds` long, with a camera and glitch rates given instead of its own, its driver
+    without the DART noise training drives may have had (the ceiling is the driver as it drives)."""
     given = {k: v for k, v in rates.items() if v is not None}
-    return replace(world, frames_per_drive=int(round(seconds * world.fps)), camera=camera or world.camera, **given)
+    return replace(world, frames_per_drive=int(round(seconds * world.fps)), camera=camera or world.camera,
+                   driver=replace(world.driver, dart_rad=0.0), **given)
 
 
 COLUMNS = [("autonomy_pct", "autonomy %", ".1f"), ("takeovers", "take-overs", "d"),

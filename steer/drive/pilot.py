@@ -53,11 +53,12 @@ class OnnxStep:
 
 
 class Pilot:
-    def __init__(self, checkpoint: str | Path, crop: tuple[float, float] = (0.0, 0.0), max_gap_s: float = 1.0,
-                 onnx: str | Path | None = None, onnx_threads: int = 0):
-        """`onnx`: a graph written by `steer export` for this checkpoint, run with ONNX Runtime on
-        `onnx_threads` threads (0: its default)."""
-        self.model = load_model(checkpoint).eval()
+    def __init__(self, checkpoint: str | Path | SteerModel, crop: tuple[float, float] = (0.0, 0.0),
+                 max_gap_s: float = 1.0, onnx: str | Path | None = None, onnx_threads: int = 0):
+        """`checkpoint`: a checkpoint folder, or a model in memory (one being trained, driven between epochs);
+        `onnx`: a graph written by `steer export` for it, run with ONNX Runtime on `onnx_threads` threads
+        (0: its default)."""
+        self.model = (checkpoint if isinstance(checkpoint, SteerModel) else load_model(checkpoint)).eval()
         self.model.require_streamable(f"streaming {checkpoint}")
         self.size = tuple(self.model.frame_shape[1:])
         self.crop, self.max_gap_s = crop, max_gap_s

@@ -88,7 +88,8 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     info, frame_cache, model, precision = open_run(run, cache, checkpoint)
     names = held_out(info, frame_cache, drives)
     excluded = Exclusions.of(frame_cache.root, frame_cache.manifest)
-    held = excluded.drives(frame_cache, names)  # the kept frames only: model and baselines scored on them
+    labels = info["config"].get("labels", "executed")  # what the run learnt: runs before meant labels, the wheel
+    held = [d.labelled(labels) for d in excluded.drives(frame_cache, names)]  # kept frames: model and baselines
     rows = []
     for drive in held:
         preds = predict_drive(model, drive, precision=precision)
@@ -98,7 +99,7 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     scores = scores_with_baselines(truth, preds, model.target_mean.numpy(), model.targets)
     first = held[0]
     metrics = {**scores, "model_name": info["config"]["model"], "checkpoint": str(run / checkpoint),
-               "cache": str(frame_cache.root), "drives": names, "frames": int(len(truth)), "precision": precision,
+               "cache": str(frame_cache.root), "drives": names, "frames": int(len(truth)), "precision": precision, "labels": labels,
                "exclusions": excluded.record(),
                "units": {t: first.units.get(t, "?") for t in model.targets}}
     out = Path(out or run)

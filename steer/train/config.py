@@ -5,6 +5,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 PRECISIONS = ("auto", "fp32", "bf16")  # auto: resolved per device by steer/train/precision.py
+SELECTIONS = ("loss", "autonomy")  # what picks the kept checkpoint (steer/train/select.py)
 
 
 @dataclass
@@ -35,12 +36,19 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training forward: on 2 CPU cores minutes to compile, then no faster
     health_every: int = 0  # gradient health every N steps (steer/train/health.py); 0: off, and free
     gpu_cache: bool = True  # hold the training inputs on the GPU when they take under half its free memory
+    labels: str = "meant"  # "meant": a drive's <target>_meant signals (the world driver's clean command); "executed"
+    init: str = ""  # a checkpoint folder whose weights (and target statistics) the run starts from: fine-tuning
+    select: str = "loss"  # the kept checkpoint and early stopping: validation "loss" or closed-loop "autonomy"
+    select_weights: dict = field(default_factory=dict)  # loss: weight per target, e.g. {"steering": 1}; {}: all 1
+    select_roads: int = 4  # autonomy: validation roads (world seed VALIDATION_SEED, none a held-out road)
+    select_seconds: float = 20.0  # autonomy: driven per road
 
     def check(self) -> None:
         """Refuse values that cannot train, naming the flag: before anything is written."""
         positive = {"epochs": self.epochs, "batch_size": self.batch_size, "window": self.window,
                     "stride": self.stride, "patience": self.patience, "lr": self.lr,
-                    "clip_grad_norm": self.clip_grad_norm}
+                    "clip_grad_norm": self.clip_grad_norm, "select_roads": self.select_roads,
+                    "select_seconds": self.select_seconds}
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{flag(name)} {value}: must be above 0")
@@ -53,12 +61,20 @@ class TrainConfig:
             raise ValueError(f"--split {','.join(map(str, split))}: give three fractions TRAIN,VAL,TEST adding up to "
                              "1, train and validation above 0 (validation picks the best checkpoint), e.g. "
                              "0.7,0.15,0.15")
-        choices = {"split_by": ("drive", "time"), "optimizer": ("adam", "sgd"), "precision": PRECISIONS}
+        choices = {"split_by": ("drive", "time"), "optimizer": ("adam", "sgd"), "precision": PRECISIONS,
+                   "labels": ("meant", "executed"), "select": SELECTIONS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{flag(name)} {getattr(self, name)}: choose {' or '.join(allowed)}")
         if not self.targets or len(set(self.targets)) != len(self.targets):
             raise ValueError(f"--targets {','.join(self.targets)}: name each target once, e.g. steering,speed")
+        weights = self.select_weights
+        if set(weights) - set(self.targets) or not all(isinstance(w, (int, float)) and w >= 0 for w in weights.values()) \
+                or (weights and not sum(weights.values()) > 0):
+            raise ValueError(f"--select-weights {weights}: a weight of 0 or more per target of --targets "
+                             f"({', '.join(self.targets)}), not all 0, e.g. '{{\"steering\": 1}}'")
+        if self.select == "autonomy" and "steering" not in self.targets:
+            raise ValueError("--select autonomy drives the model: --targets must include steering")
 
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":

@@ -30,6 +30,7 @@ from steer.train.config import TrainConfig, check_model, flag
 from steer.train.distributed import World, join, leave
 from steer.train.health import Health
 from steer.train.precision import resolve_precision
+from steer.train.select import WORST, Judge, check_judge, describe, score
 
 RUN_MARKS = ("run.json", "last", "best")  # what makes a folder a run's
 # Everything training writes into a run folder; a checkpoint's .tmp and .old are its swap in progress.
@@ -127,18 +128,32 @@ def train_epoch(model: SteerModel, net: torch.nn.Module, optimizer: torch.optim.
 
 
 def _start(config: TrainConfig, cache: FrameCache, train_drives: list[CachedDrive], out: Path, resume: bool):
-    """The model, optimizer, first epoch and best validation loss, fresh or from the last checkpoint."""
+    """The model, optimizer, first epoch and best score, fresh, from `config.init` or from the last checkpoint."""
     if resume and recover_checkpoint(out / "last").exists():
         model = load_model(out / "last").to(config.device)
         optimizer = make_optimizer(model, config)
         progress = load_optimizer(out / "last", optimizer)
-        return model, optimizer, progress["epoch"] + 1, progress["best_val_loss"], progress["bad_epochs"]
-    model = create_model(config.model, targets=config.targets, frame_shape=tuple(cache.manifest["frame_shape"]),
-                         **config.model_args)
-    truth = np.concatenate([d.targets(config.targets) for d in train_drives])
-    model.set_target_stats(torch.from_numpy(truth.mean(0)), torch.from_numpy(truth.std(0)))
+        best = progress.get("best_score", [progress.get("best_val_loss", math.inf)])
+        return model, optimizer, progress["epoch"] + 1, best, progress["bad_epochs"]
+    if config.init:
+        model = initial_model(config)
+    else:
+        model = create_model(config.model, targets=config.targets, frame_shape=tuple(cache.manifest["frame_shape"]),
+                             **config.model_args)
+        truth = np.concatenate([d.targets(config.targets) for d in train_drives])
+        model.set_target_stats(torch.from_numpy(truth.mean(0)), torch.from_numpy(truth.std(0)))
     model.to(config.device)
-    return model, make_optimizer(model, config), 0, math.inf, 0
+    return model, make_optimizer(model, config), 0, WORST, 0
+
+
+def initial_model(config: TrainConfig) -> SteerModel:
+    """The checkpoint `--init` names, refused unless it is the model, targets and options asked for."""
+    model = load_model(config.init)
+    asked = create_model(config.model, targets=config.targets, frame_shape=model.frame_shape, **config.model_args)
+    if type(model) is not type(asked) or model.config() != asked.config():
+        raise ValueError(f"--init {config.init}: the checkpoint is {type(model).__name__} {model.config()}, not the "
+                         f"--model, --targets and --model-args asked for: give a checkpoint of this model")
+    return model
 
 
 def _split(config: TrainConfig, cache: FrameCache) -> dict[str, list[str]]:
@@ -180,16 +195,17 @@ def _loader(model: SteerModel, drives: list[CachedDrive], config: TrainConfig) -
     return BatchLoader(inputs, targets, span(config))
 
 
-def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) -> Path:
-    """Train as `config` says; returns the run folder, whose `best/` holds the best checkpoint. A folder
-    that holds a run already is continued (`resume`), replaced (`overwrite`) or refused. Under torchrun,
-    every rank trains and rank 0 validates and writes. Everything is checked before anything is written:
-    a refused run leaves no trace."""
+def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, judge: Judge | None = None) -> Path:
+    """Train as `config` says; returns the run folder, whose `best/` holds the best checkpoint (steer/train/
+    select.py: by validation loss, or by `judge`'s closed-loop autonomy). A folder that holds a run already
+    is continued (`resume`), replaced (`overwrite`) or refused. Under torchrun, every rank trains and rank 0
+    validates and writes. Everything is checked before anything is written: a refused run leaves no trace."""
     check_out(Path(config.out), resume, overwrite)  # before join: no rank has written yet, so all see one folder
     world, device = join(config.device)
     config = replace(config, device=device)
     config.check()
     check_model(config)
+    check_judge(config, judge)
     recorded = config.to_dict()  # as asked: an `auto` run resumed elsewhere resolves again
     precision, why = resolve_precision(config.precision, device, config.model)
     config = replace(config, precision=precision)
@@ -203,7 +219,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     cache = FrameCache(config.cache)
     excluded = Exclusions.of(cache.root, cache.manifest)
     split = excluded.split(_split(config, cache))  # the ranges of CACHE/exclusions.json left out
-    train_drives, val_drives = excluded.drives(cache, split["train"]), excluded.drives(cache, split["val"])
+    train_drives, val_drives = ([d.labelled(config.labels) for d in excluded.drives(cache, split[part])]
+                                for part in ("train", "val"))
     check_drives(config, train_drives, val_drives)
     if resume:
         check_resumable(config, out, split, cache)
@@ -213,7 +230,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
         remove_run(out)
     out.mkdir(parents=True, exist_ok=True)
     if world.main:
-        tqdm.write(f"precision {precision} ({why})")
+        tqdm.write(f"precision {precision} ({why}); keeping the epoch of best {describe(config)}")
         write_json(out / "run.json", {
             "config": recorded, "precision": precision, "processes": world.size, "split": split,
             "data_hashes": cache.hashes(), "exclusions": excluded.record(), "versions": versions(),
@@ -224,14 +241,15 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
     history = json.loads((out / "history.json").read_text())[:first_epoch] if first_epoch else []
     for epoch in range(first_epoch, config.epochs):
         stats = _epoch(epoch, model, net, optimizer, loader, [len(d) for d in train_drives], val_drives,
-                       config, world, health)
+                       config, world, health, judge)
         history.append({"epoch": epoch, **stats, **({"health": health.epoch(epoch)} if health else {})})
-        improved = stats["val_loss"] < best
-        best, bad_epochs = (stats["val_loss"], 0) if improved else (best, bad_epochs + 1)
+        found = score(config, stats, model)
+        improved = found < best
+        best, bad_epochs = (found, 0) if improved else (best, bad_epochs + 1)
         if world.main:
             _record(out, model, optimizer, writer, history, improved, best, bad_epochs)
         if bad_epochs >= config.patience:
-            tqdm.write(f"no better validation loss for {bad_epochs} epochs: stopping")
+            tqdm.write(f"no better {describe(config)} for {bad_epochs} epochs: stopping")
             break
     if writer:
         writer.close()
@@ -241,9 +259,9 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False) ->
 
 def _epoch(epoch: int, model: SteerModel, net: torch.nn.Module, optimizer: torch.optim.Optimizer,
            loader: BatchLoader, lengths: list[int], val_drives: list[CachedDrive], config: TrainConfig,
-           world: World, health: Health | None) -> dict:
+           world: World, health: Health | None, judge: Judge | None = None) -> dict:
     """One epoch's training steps over drives of `lengths` and its validation pass: losses, gradient
-    norms, frames/s."""
+    norms, frames/s, and with a judge the closed-loop scores on its validation roads."""
     torch.manual_seed(config.seed * 100_003 + epoch)  # dropout's draws per epoch: a resumed run repeats them
     batches = _batches(config, lengths, epoch)
     total = sum(int(w.weight) for b in batches for w in b) * config.window
@@ -257,6 +275,9 @@ def _epoch(epoch: int, model: SteerModel, net: torch.nn.Module, optimizer: torch
                               if world.main else (0.0, {}))
     stats["val_loss"] = world.from_main(val_loss)
     stats["epoch_frames_per_s"] = total / (time.perf_counter() - started)  # training and validation
+    if judge:
+        driven = judge(model) if world.main else {}
+        stats |= {f"val_{k}": world.from_main(driven.get(k, 0.0)) for k in ("autonomy_pct", "takeovers")}
     return {**stats, **{f"val_rmse_{k}": v for k, v in val_rmse.items()}}
 
 
@@ -316,7 +337,7 @@ def check_resumable(config: TrainConfig, out: Path, split: dict, cache: FrameCac
 
 
 def _record(out: Path, model: SteerModel, optimizer: torch.optim.Optimizer, writer: SummaryWriter,
-            history: list[dict], improved: bool, best: float, bad_epochs: int) -> None:
+            history: list[dict], improved: bool, best: list[float], bad_epochs: int) -> None:
     """An epoch's curves, checkpoints and line of output."""
     stats = history[-1]
     for key, value in stats.items():
@@ -327,8 +348,9 @@ def _record(out: Path, model: SteerModel, optimizer: torch.optim.Optimizer, writ
     write_json(out / "history.json", history)  # first: a resume from an older last/ cuts it back
     if improved:
         save_checkpoint(out / "best", model)
-    save_checkpoint(out / "last", model, optimizer, {"epoch": stats["epoch"], "best_val_loss": best,
+    save_checkpoint(out / "last", model, optimizer, {"epoch": stats["epoch"], "best_score": best,
                                                      "bad_epochs": bad_epochs})
-    tqdm.write(f"epoch {stats['epoch'] + 1}: loss {stats['loss']:.4f} val {stats['val_loss']:.4f} "
+    driven = f" autonomy {stats['val_autonomy_pct']:.1f}%" if "val_autonomy_pct" in stats else ""
+    tqdm.write(f"epoch {stats['epoch'] + 1}: loss {stats['loss']:.4f} val {stats['val_loss']:.4f}{driven} "
                f"({stats['train_frames_per_s']:.0f} frames/s, grad norm {stats['grad_norm_mean']:.2f})"
                + (" *" if improved else ""))

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-from steer.data.drive import SIGNAL_UNITS, Drive, Signal, not_finite, out_of_range, range_message
+from steer.data.drive import MEANT, SIGNAL_UNITS, Drive, Signal, not_finite, out_of_range, range_message
 from steer.workers import pool
 from steer.world import car as carmodel
 from steer.world.camera import Camera, Renderer, Scenery
@@ -15,6 +15,7 @@ from steer.world.recovery import RecoveryParams, draw_view, recovery_wheel, shif
 from steer.world.road import Road, generate_road
 
 SUBSTEPS = 4  # physics steps per camera frame
+MEANT_SIGNALS = ("steering_meant", "speed_meant")  # the clean labels beside the wheel in force and the speed
 
 
 @dataclass
@@ -68,7 +69,7 @@ def start_world(config: WorldConfig, seed: int) -> World:
     n, dt = config.frames_per_drive, 1.0 / config.fps
     road = generate_road(rng, length_m=n * dt * config.driver.cruise_mps[1] * 1.2 + 150)
     scenery = Scenery.random(rng)
-    driver = Driver(config.driver, config.car, rng, dt / SUBSTEPS)
+    driver = Driver(config.driver, config.car, rng, dt / SUBSTEPS, np.random.default_rng([seed, 4]))
     start = road.index_at(20.0)
     state = carmodel.CarState(road.x_m[start], road.y_m[start] + config.driver.lane_offset_m,
                               road.heading_rad[start], driver.cruise_mps)
@@ -82,7 +83,7 @@ def simulate_drive(config: WorldConfig, seed: int, name: str | None = None) -> D
     n, dt = config.frames_per_drive, 1.0 / config.fps
     views = np.random.default_rng([seed, 1])  # its own generator: views leave the road, path and glitches as they were
     frames = np.empty((n, config.camera.height_px, config.camera.width_px, 3), np.uint8)
-    signals = {key: np.empty(n) for key in ("steering", "speed", "throttle", "brake", "recovery_m")}
+    signals = {key: np.empty(n) for key in ("steering", "speed", "throttle", "brake", "recovery_m", *MEANT_SIGNALS)}
     for i in range(n):
         index, _ = road.project(state.x_m, state.y_m, index)
         seen = state
@@ -90,12 +91,13 @@ def simulate_drive(config: WorldConfig, seed: int, name: str | None = None) -> D
         signals["speed"][i] = state.speed_mps
         for k in range(SUBSTEPS):
             wheel, throttle, brake = driver.act(state, road, index)
-            if k == 0:  # the command in force while this frame is exposed
+            if k == 0:  # the command in force while this frame is exposed, and what the driver meant at it
                 signals["steering"][i], signals["throttle"][i], signals["brake"][i] = wheel, throttle, brake
+                signals["steering_meant"][i], signals["speed_meant"][i] = driver.meant_rad, driver.meant_mps
             state = carmodel.step(state, config.car, wheel, throttle, brake, dt / SUBSTEPS)
         signals["recovery_m"][i] = _recovery_view(config, world, views, seen, index, i, frames, signals)
     glitch = apply_glitches(frames, world.rng, config.drop_rate, config.burst_rate)
-    named = {key: Signal(values, SIGNAL_UNITS.get(key, "m")) for key, values in signals.items()}
+    named = {key: Signal(values, SIGNAL_UNITS.get(key.removesuffix(MEANT), "m")) for key, values in signals.items()}
     named["glitch"] = Signal(glitch.astype(np.float64), SIGNAL_UNITS["glitch"])
     if config.recovery.rate == 0:
         del named["recovery_m"]
@@ -114,8 +116,8 @@ def _recovery_view(config: WorldConfig, world: World, rng: np.random.Generator, 
     view = shifted(state, world.road, index, shift, turn)
     at, _ = world.road.project(view.x_m, view.y_m, index)
     frames[i] = world.renderer.render(world.road, view.x_m, view.y_m, view.yaw_rad, at, i / config.fps, world.scenery)
-    signals["steering"][i] = recovery_wheel(view, world.road, at, params.back_s, config.driver.lane_offset_m,
-                                            config.car)
+    signals["steering"][i] = signals["steering_meant"][i] = recovery_wheel(
+        view, world.road, at, params.back_s, config.driver.lane_offset_m, config.car)
     return shift
 
 
