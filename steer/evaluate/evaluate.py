@@ -99,8 +99,8 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     scores = scores_with_baselines(truth, preds, model.target_mean.numpy(), model.targets)
     first = held[0]
     metrics = {**scores, "model_name": info["config"]["model"], "checkpoint": str(run / checkpoint),
-               "cache": str(frame_cache.root), "drives": names, "frames": int(len(truth)), "precision": precision, "labels": labels,
-               "exclusions": excluded.record(),
+               "cache": str(frame_cache.root), "drives": names, "frames": int(len(truth)), "precision": precision,
+               "labels": labels, "exclusions": excluded.record(),
                "units": {t: first.units.get(t, "?") for t in model.targets}}
     out = Path(out or run)
     out.mkdir(parents=True, exist_ok=True)

@@ -69,8 +69,8 @@ class TrainConfig:
         if not self.targets or len(set(self.targets)) != len(self.targets):
             raise ValueError(f"--targets {','.join(self.targets)}: name each target once, e.g. steering,speed")
         weights = self.select_weights
-        if set(weights) - set(self.targets) or not all(isinstance(w, (int, float)) and w >= 0 for w in weights.values()) \
-                or (weights and not sum(weights.values()) > 0):
+        valid = all(isinstance(w, (int, float)) and w >= 0 for w in weights.values())
+        if set(weights) - set(self.targets) or not valid or (weights and not sum(weights.values()) > 0):
             raise ValueError(f"--select-weights {weights}: a weight of 0 or more per target of --targets "
                              f"({', '.join(self.targets)}), not all 0, e.g. '{{\"steering\": 1}}'")
         if self.select == "autonomy" and "steering" not in self.targets:
