@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from steer.errors import SteerError
 
 VERBS = ["world", "import", "inspect", "verify", "train", "compare", "evaluate", "diagnose", "explain", "run",
-         "drive", "export", "view", "demo"]
+         "drive", "dagger", "export", "view", "demo"]
 
 # Errors that come from what the user gave (files, values, flags), not from a bug in steer.
 USER_ERRORS = (OSError, ValueError, KeyError, LookupError, FloatingPointError, EOFError)

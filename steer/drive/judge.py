@@ -11,20 +11,27 @@ from steer.train.select import Judge
 
 
 def road_judge(config: TrainConfig) -> Judge | None:
-    """For `select = "autonomy"`: the model's scores on `select_roads` validation roads of `select_seconds`,
-    lateral control, the default loop; None for other selections."""
+    """For `select = "autonomy"`: the model's scores on `select_roads` validation roads of `select_seconds`;
+    None for other selections."""
     if config.select != "autonomy":
         return None
-    world, used = cl.world_of_cache(config.cache)
-    if world is None:
-        raise SteerError(f"--select autonomy drives the synthetic world, and the cache {config.cache} holds no "
-                         "world drives: select by --select loss (with --select-weights)")
-    seeds = cl.road_seeds(cl.VALIDATION_SEED, config.select_roads)
-    if overlap := sorted(set(seeds) & set(used)):
-        raise SteerError(f"--select autonomy: validation road {overlap[0]} is drive {used[overlap[0]]!r} of "
-                         f"{config.cache}; make the training world with another --seed than {cl.VALIDATION_SEED}")
-    world = cl.world_for_loop(world, config.select_seconds)
+    return judge_on(*validation_roads(config.cache, config.select_roads, config.select_seconds, "--select autonomy"))
 
+
+def validation_roads(cache: str, roads: int, seconds: float, why: str) -> tuple[cl.WorldConfig, list[int]]:
+    """The cache's world, `seconds` long, and `roads` validation road seeds, none a drive of the cache."""
+    world, used = cl.world_of_cache(cache)
+    if world is None:
+        raise SteerError(f"{why} drives the synthetic world, and the cache {cache} holds no world drives")
+    seeds = cl.road_seeds(cl.VALIDATION_SEED, roads)
+    if overlap := sorted(set(seeds) & set(used)):
+        raise SteerError(f"{why}: validation road {overlap[0]} is drive {used[overlap[0]]!r} of {cache}; make the "
+                         f"training world with another --seed than {cl.VALIDATION_SEED}")
+    return cl.world_for_loop(world, seconds), seeds
+
+
+def judge_on(world: cl.WorldConfig, seeds: list[int]) -> Judge:
+    """Scores of a model driving `seeds` with lateral control in the default loop."""
     def judge(model: SteerModel) -> dict:
         hands = cl.ModelHands(Pilot(model))
         return cl.scores([cl.drive_road(world, seed, hands) for seed in seeds], cl.LoopConfig().penalty_s)

@@ -157,14 +157,21 @@ def initial_model(config: TrainConfig) -> SteerModel:
 
 
 def _split(config: TrainConfig, cache: FrameCache) -> dict[str, list[str]]:
+    """Train, validation and test drives. Drives DAgger recorded (steer/drive/dagger.py) are for learning
+    only: they join the training part, and the split of the others is the one they had without them."""
+    source = {e["name"]: e.get("meta", {}).get("source") for e in cache.manifest["drives"]}
     with_frames = [d for d in cache.drives if len(d.frames)]  # signal-only drives are for analysis
+    learnt = [d.name for d in with_frames if source[d.name] == "dagger"]
+    with_frames = [d for d in with_frames if source[d.name] != "dagger"]
     if not with_frames:
         raise ValueError(f"the cache at {config.cache} has no drive with frames to train on")
     if config.split_by == "time":
-        return split_by_time({d.name: len(d) for d in with_frames}, tuple(config.split))
-    if config.split_by == "drive":
-        return split_by_drive([d.name for d in with_frames], tuple(config.split), config.seed)
-    raise ValueError(f"split_by must be 'drive' or 'time', not {config.split_by!r}")
+        split = split_by_time({d.name: len(d) for d in with_frames}, tuple(config.split))
+    elif config.split_by == "drive":
+        split = split_by_drive([d.name for d in with_frames], tuple(config.split), config.seed)
+    else:
+        raise ValueError(f"split_by must be 'drive' or 'time', not {config.split_by!r}")
+    return {**split, "train": split["train"] + sorted(learnt)}
 
 
 def to_channels_last(model: SteerModel) -> None:

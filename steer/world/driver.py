@@ -74,7 +74,7 @@ class Driver:
         self.noise_rad = self.dart_noise_rad = 0.0
         self.wheel_rad = self.meant_rad = 0.0
         self.meant_mps = self.cruise_mps
-        self.pending = deque([0.0] * max(int(round(params.reaction_s / dt_s)), 1))
+        self.pending = deque([0.0] * int(round(params.reaction_s / dt_s)))  # empty: no delay
 
     def act(self, state: CarState, road: Road, index: int) -> tuple[float, float, float]:
         """Steering-wheel angle (rad), throttle and brake (0..1) for the next step."""
