@@ -22,7 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="each round fine-tunes the last checkpoint, or trains a fresh model on all data so far")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs per round (0: the run's own)")
     p.add_argument("--seed", type=int, default=d.seed,
-                   help=f"roads are this world seed's drives, never the held-out (1000) or validation (3000) ones")
+                   help="roads are this world seed's drives, never the held-out (1000) or validation (3000) ones")
     p.add_argument("--val-roads", type=int, default=d.val_roads, help="validation roads scored after each round")
     p.add_argument("--val-seconds", type=float, default=d.val_seconds)
     p.add_argument("--processes", type=int, default=d.processes, help="roads driven at once, one per core")
