@@ -165,3 +165,28 @@ def test_a_dagger_round_adds_labelled_drives_to_training_only_and_fine_tunes(tmp
     assert [r["round"] for r in record["rounds"]] == [0, 1] and record["rounds"][1]["driven"]["frames"] == 120
     assert "round 1: validation autonomy" in capsys.readouterr().out
 
+
+
+@pytest.mark.parametrize("shift_m", [0.5, 1.5])
+def test_a_recovery_run_starts_displaced_and_its_labels_bring_the_car_back_in_time(shift_m, monkeypatch):
+    from steer.world import simulate as sim
+    from steer.world.recovery import RecoveryParams
+
+    states, step = [], sim.carmodel.step
+    monkeypatch.setattr(sim.carmodel, "step", lambda *a: states.append(step(*a)) or states[-1])
+    runs = RecoveryParams(run_rate=1.0, shift_m=(shift_m, shift_m), turn_deg=3.0, run_s=(2.0, 2.0))
+    world = WorldConfig(frames_per_drive=40, recovery=runs, **CLEAN)  # one run of 2 s from the first frame
+    sides = set()
+    for seed in range(4):
+        states.clear()
+        drive = sim.simulate_drive(world, seed)
+        road, index, lateral = start_world(world, seed).road, 0, []
+        for state in states[sim.SUBSTEPS - 1::sim.SUBSTEPS]:  # the car at the end of each frame
+            index, offset = road.project(state.x_m, state.y_m, index)
+            lateral.append(offset - world.driver.lane_offset_m)
+        shift = drive.signals["recovery_m"].values
+        assert np.all(shift == shift[0]) and abs(shift[0]) == shift_m  # every frame of the drive is the run's
+        assert abs(lateral[0]) > 0.8 * shift_m and np.sign(lateral[0]) == np.sign(shift[0])  # it starts displaced
+        assert abs(lateral[-1]) < 0.15  # and its labels, executed, bring it back within the run
+        sides.add(np.sign(shift[0]))
+    assert sides == {-1.0, 1.0}

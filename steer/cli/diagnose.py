@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"--window {args.window}: a decay through time needs 2 frames or more")
     info, cache, model, _ = open_run(Path(args.run), args.cache, args.checkpoint)
     # as training cut them: each kept part a drive of its own, so no window holds an excluded frame
-    drives = [d.labelled(info["config"].get("labels", "executed"))
+    drives = [d.labelled(info["config"].get("meant", []))
               for d in kept_drives(cache, args.drive.split(",") if args.drive else info["split"]["val"])]
     out = Path(args.out or Path(args.run) / "diagnose")
     found = diagnose_to(out, model, drives, args.window, f"{info['config']['model']} {args.run}")

@@ -67,14 +67,14 @@ class CachedDrive:
                            {k: v[start:stop] for k, v in self.signals.items()}, self.units, self.cache,
                            self.part(0, start) if start else None)
 
-    def labelled(self, labels: str) -> "CachedDrive":
-        """With `labels` "meant", the drive with each `<name>_meant` signal in place of `<name>` (the command
-        its driver meant, not the one in force); as it is for "executed" or a drive without them."""
-        meant = {k.removesuffix(MEANT): v for k, v in self.signals.items() if k.endswith(MEANT)}
-        if labels != "meant" or not meant:
+    def labelled(self, meant: list[str]) -> "CachedDrive":
+        """The drive with the `<name>_meant` signal (what its driver meant, not what was in force) in place of
+        `<name>` for each name of `meant` it records; as it is where it records none."""
+        found = {name: self.signals[name + MEANT] for name in meant if name + MEANT in self.signals}
+        if not found:
             return self
-        return replace(self, signals={**self.signals, **meant},
-                       lead_in=self.lead_in.labelled(labels) if self.lead_in else None)
+        return replace(self, signals={**self.signals, **found},
+                       lead_in=self.lead_in.labelled(meant) if self.lead_in else None)
 
     def targets(self, names: list[str]) -> np.ndarray:
         """(N, K) float32 of the named signals, in the cache's units."""

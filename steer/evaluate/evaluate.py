@@ -88,8 +88,8 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     info, frame_cache, model, precision = open_run(run, cache, checkpoint)
     names = held_out(info, frame_cache, drives)
     excluded = Exclusions.of(frame_cache.root, frame_cache.manifest)
-    labels = info["config"].get("labels", "executed")  # what the run learnt: runs before meant labels, the wheel
-    held = [d.labelled(labels) for d in excluded.drives(frame_cache, names)]  # kept frames: model and baselines
+    meant = info["config"].get("meant", [])  # as the run learnt (runs before meant labels learnt the wheel in force)
+    held = [d.labelled(meant) for d in excluded.drives(frame_cache, names)]  # kept frames: model and baselines
     rows = []
     for drive in held:
         preds = predict_drive(model, drive, precision=precision)
@@ -100,7 +100,7 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     first = held[0]
     metrics = {**scores, "model_name": info["config"]["model"], "checkpoint": str(run / checkpoint),
                "cache": str(frame_cache.root), "drives": names, "frames": int(len(truth)), "precision": precision,
-               "labels": labels, "exclusions": excluded.record(),
+               "meant": meant, "exclusions": excluded.record(),
                "units": {t: first.units.get(t, "?") for t in model.targets}}
     out = Path(out or run)
     out.mkdir(parents=True, exist_ok=True)

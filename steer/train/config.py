@@ -36,7 +36,8 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training forward: on 2 CPU cores minutes to compile, then no faster
     health_every: int = 0  # gradient health every N steps (steer/train/health.py); 0: off, and free
     gpu_cache: bool = True  # hold the training inputs on the GPU when they take under half its free memory
-    labels: str = "meant"  # "meant": a drive's <target>_meant signals (the world driver's clean command); "executed"
+    meant: list[str] = field(default_factory=lambda: ["steering"])  # targets learnt from a drive's <target>_meant
+    # signal where it has one (the command the world's driver meant, not the one in force); none: all as in force
     init: str = ""  # a checkpoint folder whose weights (and target statistics) the run starts from: fine-tuning
     select: str = "loss"  # the kept checkpoint and early stopping: validation "loss" or closed-loop "autonomy"
     select_weights: dict = field(default_factory=dict)  # loss: weight per target, e.g. {"steering": 1}; {}: all 1
@@ -62,12 +63,15 @@ class TrainConfig:
                              "1, train and validation above 0 (validation picks the best checkpoint), e.g. "
                              "0.7,0.15,0.15")
         choices = {"split_by": ("drive", "time"), "optimizer": ("adam", "sgd"), "precision": PRECISIONS,
-                   "labels": ("meant", "executed"), "select": SELECTIONS}
+                   "select": SELECTIONS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{flag(name)} {getattr(self, name)}: choose {' or '.join(allowed)}")
         if not self.targets or len(set(self.targets)) != len(self.targets):
             raise ValueError(f"--targets {','.join(self.targets)}: name each target once, e.g. steering,speed")
+        if self.meant != ["none"] and set(self.meant) - set(self.targets):
+            raise ValueError(f"--meant {','.join(self.meant)}: name targets of --targets ({', '.join(self.targets)}), "
+                             "or none to learn every target as in force")
         weights = self.select_weights
         valid = all(isinstance(w, (int, float)) and w >= 0 for w in weights.values())
         if set(weights) - set(self.targets) or not valid or (weights and not sum(weights.values()) > 0):

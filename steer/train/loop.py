@@ -226,7 +226,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, ju
     cache = FrameCache(config.cache)
     excluded = Exclusions.of(cache.root, cache.manifest)
     split = excluded.split(_split(config, cache))  # the ranges of CACHE/exclusions.json left out
-    train_drives, val_drives = ([d.labelled(config.labels) for d in excluded.drives(cache, split[part])]
+    train_drives, val_drives = ([d.labelled(config.meant) for d in excluded.drives(cache, split[part])]
                                 for part in ("train", "val"))
     check_drives(config, train_drives, val_drives)
     if resume:

@@ -9,9 +9,9 @@ from steer.data.drive import MEANT, SIGNAL_UNITS, Drive, Signal, not_finite, out
 from steer.workers import pool
 from steer.world import car as carmodel
 from steer.world.camera import Camera, Renderer, Scenery
-from steer.world.driver import Driver, DriverParams
+from steer.world.driver import Driver, DriverParams, turn_wheel
 from steer.world.glitches import apply_glitches
-from steer.world.recovery import RecoveryParams, draw_view, recovery_wheel, shifted
+from steer.world.recovery import RecoveryParams, RecoveryRuns, draw_view, recovery_wheel, shifted
 from steer.world.road import Road, generate_road
 
 SUBSTEPS = 4  # physics steps per camera frame
@@ -81,25 +81,38 @@ def simulate_drive(config: WorldConfig, seed: int, name: str | None = None) -> D
     world = start_world(config, seed)
     road, driver, state, index = world.road, world.driver, world.state, world.index
     n, dt = config.frames_per_drive, 1.0 / config.fps
+    rate_step = config.driver.steering_rate_rad_per_s * dt / SUBSTEPS
     views = np.random.default_rng([seed, 1])  # its own generator: views leave the road, path and glitches as they were
     frames = np.empty((n, config.camera.height_px, config.camera.width_px, 3), np.uint8)
     signals = {key: np.empty(n) for key in ("steering", "speed", "throttle", "brake", "recovery_m", *MEANT_SIGNALS)}
+    runs, wheel_in_force = RecoveryRuns(config.recovery, np.random.default_rng([seed, 5]), config.fps), 0.0
     for i in range(n):
         index, _ = road.project(state.x_m, state.y_m, index)
+        if (run := runs.at(i)) and run.start == i:  # a recovery run starts: the car displaced
+            state = shifted(state, road, index, run.shift_m, run.turn_rad)
+            index, _ = road.project(state.x_m, state.y_m, index)
         seen = state
         frames[i] = world.renderer.render(road, state.x_m, state.y_m, state.yaw_rad, index, i * dt, world.scenery)
         signals["speed"][i] = state.speed_mps
         for k in range(SUBSTEPS):
             wheel, throttle, brake = driver.act(state, road, index)
+            meant = driver.meant_rad
+            if run:  # the expert brings the car back: the recovery label at the hands' rate, no delay, no noise
+                meant = recovery_wheel(state, road, index, config.recovery.run_back_s, config.driver.lane_offset_m,
+                                       config.car)
+                wheel = driver.wheel_rad = turn_wheel(wheel_in_force, meant, rate_step,
+                                                      config.car.max_steering_wheel_rad)
+            wheel_in_force = wheel
             if k == 0:  # the command in force while this frame is exposed, and what the driver meant at it
                 signals["steering"][i], signals["throttle"][i], signals["brake"][i] = wheel, throttle, brake
-                signals["steering_meant"][i], signals["speed_meant"][i] = driver.meant_rad, driver.meant_mps
+                signals["steering_meant"][i], signals["speed_meant"][i] = meant, driver.meant_mps
             state = carmodel.step(state, config.car, wheel, throttle, brake, dt / SUBSTEPS)
-        signals["recovery_m"][i] = _recovery_view(config, world, views, seen, index, i, frames, signals)
+        view_m = _recovery_view(config, world, views, seen, index, i, frames, signals)
+        signals["recovery_m"][i] = view_m or (run.shift_m if run else 0.0)
     glitch = apply_glitches(frames, world.rng, config.drop_rate, config.burst_rate)
     named = {key: Signal(values, SIGNAL_UNITS.get(key.removesuffix(MEANT), "m")) for key, values in signals.items()}
     named["glitch"] = Signal(glitch.astype(np.float64), SIGNAL_UNITS["glitch"])
-    if config.recovery.rate == 0:
+    if config.recovery.rate == 0 and config.recovery.run_rate == 0:
         del named["recovery_m"]
     return Drive(name or f"world-{seed}", frames, np.arange(n) * dt, named,
                  meta={"source": "world", "seed": seed, "config": asdict(config)})
