@@ -210,18 +210,21 @@ def spread(values: list[float]) -> dict:
             "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0}
 
 
-def add_autonomy(result: dict, roads: int, seconds: float, road_seed: int, processes: int = 1) -> dict:
+def add_autonomy(result: dict, roads: int, seconds: float, road_seed: int, processes: int = 1,
+                 speed: str = "driver", key: str = "autonomy", **rates: float) -> dict:
     """Closed-loop autonomy (steer.drive.closed_loop) of each seed's best checkpoint and of the reference
-    drivers, on the same held-out roads; into `result` as `autonomy` per model and `references`."""
+    drivers, on the same held-out roads (at `speed`, glitch `rates` if given); into `result` as `key` per
+    model and `references`."""
     from steer.drive.closed_loop import autonomy_of
 
     checkpoints = [str(Path(run) / "best") for runs in result["runs"].values() for run in runs]
-    found = autonomy_of(checkpoints, roads, seconds, road_seed, processes)
+    found = autonomy_of(checkpoints, roads, seconds, road_seed, processes, speed, **rates)
     for label, runs in result["runs"].items():
-        result["models"][label]["autonomy"] = spread([found["checkpoints"][str(Path(r) / "best")]["autonomy_pct"]
-                                                      for r in runs])
-    result["references"] = {name: s["autonomy_pct"] for name, s in found["references"].items()}
-    result["closed_loop"] = {"roads": roads, "seconds": seconds, "road_seed": road_seed, "detail": found}
+        result["models"][label][key] = spread([found["checkpoints"][str(Path(r) / "best")]["autonomy_pct"]
+                                               for r in runs])
+    result["references"] = {name: s["autonomy_pct"] for name, s in found["references"].items()}  # blind: any speed
+    result["closed_loop" if key == "autonomy" else f"closed_loop_{key}"] = {
+        "roads": roads, "seconds": seconds, "road_seed": road_seed, "speed": speed, "rates": rates, "detail": found}
     return result
 
 

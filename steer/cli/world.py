@@ -23,6 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="share of frames rendered from the car shifted 0.5-1.5 m and turned up to 5 degrees, "
                         "labelled with the steering back to the lane (NVIDIA's recovery views; 0: none)")
     p.add_argument("--recovery-back-s", type=float, default=1.0, help="a recovery label regains the lane in this time")
+    p.add_argument("--recovery-run-rate", type=float, default=0.0,
+                   help="chance per frame that a recovery run starts: the car displaced 0.5-1.5 m and turned, then "
+                        "brought back by the expert over 1-2 s, a continuous run of frames (0: none)")
+    p.add_argument("--dart-rad", type=float, default=0.0,
+                   help="DART: std of noise on the wheel in force (rad), the recorded meant label staying clean (0: none)")
+    p.add_argument("--dart-tau-s", type=float, default=0.5, help="the DART noise's correlation time")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     p.add_argument("--replay", metavar="CACHE",
@@ -35,16 +41,21 @@ def run(args: argparse.Namespace) -> None:
     from steer.data.cache import FrameCache, write_drives
     from steer.data.drive import SHORT_FRAMES
     from steer.world.camera import Camera
+    from steer.world.driver import DriverParams
     from steer.world.recovery import RecoveryParams
     from steer.world.simulate import WorldConfig, generate_drives
 
     _check(args)
-    if not 0 <= args.recovery_rate <= 1 or args.recovery_back_s <= 0:
-        raise SteerError("--recovery-rate must be in [0, 1] and --recovery-back-s above 0")
+    if not (0 <= args.recovery_rate <= 1 and 0 <= args.recovery_run_rate <= 1) or args.recovery_back_s <= 0:
+        raise SteerError("--recovery-rate and --recovery-run-rate must be in [0, 1] and --recovery-back-s above 0")
+    if args.dart_rad < 0 or args.dart_tau_s <= 0:
+        raise SteerError(f"--dart-rad {args.dart_rad} must be 0 or more and --dart-tau-s {args.dart_tau_s} above 0")
     height, width = args.size
     world = WorldConfig(frames_per_drive=args.frames, fps=args.fps, drop_rate=args.drop_rate,
                         burst_rate=args.burst_rate, camera=Camera(height_px=height, width_px=width),
-                        recovery=RecoveryParams(rate=args.recovery_rate, back_s=args.recovery_back_s))
+                        driver=DriverParams(dart_rad=args.dart_rad, dart_tau_s=args.dart_tau_s),
+                        recovery=RecoveryParams(rate=args.recovery_rate, back_s=args.recovery_back_s,
+                                                run_rate=args.recovery_run_rate))
     drives = _replayed(args, world) if args.replay else generate_drives(world, args.drives, args.seed, args.processes)
     if args.frames < SHORT_FRAMES:
         print(f"steer world: note: drives of {args.frames} frames are shorter than one training window "

@@ -197,11 +197,13 @@ def scores(runs: list[RoadRun], penalty_s: float) -> dict[str, float]:
     count = sum(len(r.takeovers) for r in runs)
     lateral = np.abs(np.concatenate([r.lateral_m for r in runs]))
     jerk = np.concatenate([np.abs(np.diff(r.wheel_rad, 3)) / r.dt_s**3 for r in runs])
+    speed_error = np.concatenate([r.speed_mps - r.meant_mps for r in runs])  # from what the world's driver meant
     return {"autonomy_pct": max(0.0, 1 - count * penalty_s / elapsed) * 100, "takeovers": count,
             "takeovers_per_km": count / km if km else float("nan"), "lateral_mean_m": float(lateral.mean()),
             "lateral_max_m": float(lateral.max()), "lateral_rmse_m": float(np.sqrt(np.mean(lateral**2))),
             "heading_error_deg": float(np.degrees(np.mean(np.abs(np.concatenate([r.heading_rad for r in runs]))))),
-            "wheel_jerk_radps3": float(jerk.mean()), "distance_km": km, "elapsed_s": elapsed}
+            "wheel_jerk_radps3": float(jerk.mean()), "speed_rmse_mps": float(np.sqrt(np.mean(speed_error**2))),
+            "distance_km": km, "elapsed_s": elapsed}
 
 
 # Road families (`steer world --seed` numbering): held-out roads are scored on and never learnt from;
@@ -278,12 +280,15 @@ def reference_drivers() -> dict[str, Hands]:
     return {name: kind() for name, kind in REFERENCES.items()}
 
 
-def autonomy_of(checkpoints: list[str], roads: int, seconds: float, road_seed: int, processes: int = 1) -> dict:
-    """Overall scores of each checkpoint (default loop, its own training world, roads checked held out) and
-    of the reference drivers (in the first checkpoint's world), one process per driver on `processes` cores."""
+def autonomy_of(checkpoints: list[str], roads: int, seconds: float, road_seed: int, processes: int = 1,
+                speed: str = "driver", **rates: float) -> dict:
+    """Overall scores of each checkpoint (the default loop at `speed`, its own training world with glitch
+    `rates` if given, roads checked held out) and of the reference drivers (in the first checkpoint's
+    world), one process per driver on `processes` cores."""
     seeds = road_seeds(road_seed, roads)
-    worlds = {c: world_for_loop(training_world(c, seeds)[0], seconds) for c in checkpoints}
-    jobs = [(c, worlds[c], seeds) for c in checkpoints] + [(n, worlds[checkpoints[0]], seeds) for n in REFERENCES]
+    worlds = {c: world_for_loop(training_world(c, seeds)[0], seconds, **rates) for c in checkpoints}
+    jobs = [(c, worlds[c], seeds, speed) for c in checkpoints] + \
+        [(n, worlds[checkpoints[0]], seeds, speed) for n in REFERENCES]
     if processes > 1:
         with pool(processes, "spawn") as drivers:
             found = drivers.map(_scores_job, jobs)
@@ -295,10 +300,11 @@ def autonomy_of(checkpoints: list[str], roads: int, seconds: float, road_seed: i
 
 
 def _scores_job(job: tuple) -> dict:
-    name, world, seeds = job
+    name, world, seeds, speed = job
     torch.set_num_threads(1)  # one driver per core
-    hands = REFERENCES[name]() if name in REFERENCES else ModelHands(Pilot(name))
-    return scores([drive_road(world, seed, hands) for seed in seeds], LoopConfig().penalty_s)
+    hands = REFERENCES[name]() if name in REFERENCES else ModelHands(Pilot(name), speed)
+    loop = LoopConfig(speed=speed)
+    return scores([drive_road(world, seed, hands, loop) for seed in seeds], loop.penalty_s)
 
 
 def world_for_loop(world: WorldConfig, seconds: float, camera: Camera | None = None, **rates: float) -> WorldConfig:
@@ -313,7 +319,7 @@ COLUMNS = [("autonomy_pct", "autonomy %", ".1f"), ("takeovers", "take-overs", "d
            ("takeovers_per_km", "per km", ".2f"), ("lateral_mean_m", "mean |lat| m", ".3f"),
            ("lateral_max_m", "max |lat| m", ".3f"), ("lateral_rmse_m", "lat rmse m", ".3f"),
            ("heading_error_deg", "|heading| deg", ".2f"), ("wheel_jerk_radps3", "|jerk| rad/s3", ".1f"),
-           ("distance_km", "km", ".2f")]
+           ("speed_rmse_mps", "speed err m/s", ".2f"), ("distance_km", "km", ".2f")]
 
 
 def table(rows: dict[str, dict[str, float]]) -> str:
