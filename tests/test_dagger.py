@@ -190,3 +190,37 @@ def test_a_recovery_run_starts_displaced_and_its_labels_bring_the_car_back_in_ti
         assert abs(lateral[-1]) < 0.15  # and its labels, executed, bring it back within the run
         sides.add(np.sign(shift[0]))
     assert sides == {-1.0, 1.0}
+
+
+def test_training_learns_the_meant_steering_unless_told_otherwise(tmp_path, world_cache):
+    from steer.evaluate.evaluate import evaluate_run
+
+    meant = train(_config(world_cache, tmp_path / "meant", epochs=1, patience=1))
+    executed = train(_config(world_cache, tmp_path / "executed", epochs=1, patience=1, meant=["none"]))
+    split = json.loads((meant / "run.json").read_text())["split"]["train"]
+    drives = world_cache.by_name(split)
+    for run, signal in ((meant, "steering_meant"), (executed, "steering")):
+        expected = np.concatenate([d.signals[signal] for d in drives]).mean()
+        assert load_model(run / "best").target_mean[0].item() == pytest.approx(expected, rel=1e-5)
+    metrics = evaluate_run(meant, report=False)
+    assert metrics["meant"] == ["steering"]  # scored against what it learnt, the baselines on the same labels
+
+
+def test_init_fine_tunes_the_checkpoint_and_refuses_another_model(tmp_path, world_cache):
+    first = train(_config(world_cache, tmp_path / "first", epochs=1, patience=1))
+    tuned = train(_config(world_cache, tmp_path / "tuned", epochs=1, patience=1, init=str(first / "best")))
+    assert torch.equal(load_model(tuned / "best").target_std, load_model(first / "best").target_std)
+    with pytest.raises(ValueError, match="--init"):
+        train(_config(world_cache, tmp_path / "other", model="cnn-lstm", stateful=True, window=4,
+                      init=str(first / "best")))
+    assert not (tmp_path / "other").exists()
+
+
+def test_world_cli_records_dart_and_recovery_runs(tmp_path):
+    from steer.cli import main
+
+    main(["world", "--out", str(tmp_path / "c"), "--drives", "1", "--frames", "60", "--processes", "1",
+          "--dart-rad", "0.2", "--recovery-run-rate", "0.05"])
+    entry = FrameCache(tmp_path / "c").manifest["drives"][0]
+    assert entry["meta"]["config"]["driver"]["dart_rad"] == 0.2
+    assert entry["meta"]["config"]["recovery"]["run_rate"] == 0.05 and "recovery_m" in entry["units"]

@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="chance per frame that a recovery run starts: the car displaced 0.5-1.5 m and turned, then "
                         "brought back by the expert over 1-2 s, a continuous run of frames (0: none)")
     p.add_argument("--dart-rad", type=float, default=0.0,
-                   help="DART: std of noise on the wheel in force (rad), the recorded meant label staying clean (0: none)")
+                   help="DART: std of noise on the wheel in force (rad), the meant label staying clean (0: none)")
     p.add_argument("--dart-tau-s", type=float, default=0.5, help="the DART noise's correlation time")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
