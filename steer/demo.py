@@ -47,22 +47,28 @@ def run_demo(out: str | Path, drives: int = 96, frames: int = 200, epochs: int |
                      out)
     summary = {label: entry["metrics"] for label, entry in result["models"].items()}
     print(f"\nheld-out drives: {', '.join(result['test']['drives'])}\n{result_table(result)}")
-    summary["closed_loop"] = drive_in_the_loop(result, loop_roads, loop_seconds)
+    summary["closed_loop"], summary["closed_loop_speed_model"] = drive_in_the_loop(result, loop_roads, loop_seconds)
     write_json(out / "summary.json", summary)
     minutes = (time.perf_counter() - started) / 60
     print(f"\nwrote {out / 'summary.json'} and {out / 'compare.json'} in {minutes:.1f} min")
     return summary
 
 
-def drive_in_the_loop(result: dict, roads: int = LOOP_ROADS, seconds: float = LOOP_SECONDS) -> dict[str, dict]:
-    """Every model of a compare() result and the reference drivers on held-out roads in closed loop: print
-    the table, and put it with a video of the most autonomous model on its first road into that model's
-    report. Returns the overall scores per driver."""
+def drive_in_the_loop(result: dict, roads: int = LOOP_ROADS,
+                      seconds: float = LOOP_SECONDS) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Every model of a compare() result and the reference drivers on held-out roads in closed loop, with
+    the world driver's speed and then with each model's own: print both tables, and put the first with a
+    video of the most autonomous model on its first road into that model's report. Returns the overall
+    scores per driver, lateral and with the model's speed."""
     checkpoints = {label: str(Path(e["run"]) / "best") for label, e in result["models"].items()}
-    print(f"\ndriving {roads} held-out roads of {seconds:g} s in closed loop (world seed {LOOP_SEED})")
-    found = cl.autonomy_of(list(checkpoints.values()), roads, seconds, LOOP_SEED, os.cpu_count() or 1)
-    rows = {label: found["checkpoints"][c] for label, c in checkpoints.items()} | found["references"]
-    print(cl.table(rows))
+    tables = []
+    for speed in ("driver", "model"):
+        print(f"\ndriving {roads} held-out roads of {seconds:g} s in closed loop (world seed {LOOP_SEED}), the "
+              + ("world driver's speed" if speed == "driver" else "model's own speed"))
+        found = cl.autonomy_of(list(checkpoints.values()), roads, seconds, LOOP_SEED, os.cpu_count() or 1, speed)
+        tables.append({label: found["checkpoints"][c] for label, c in checkpoints.items()} | found["references"])
+        print(cl.table(tables[-1]))
+    rows = tables[0]
     best = max(checkpoints, key=lambda label: rows[label]["autonomy_pct"])
     run, entry = Path(result["models"][best]["run"]), result["models"][best]
     world = cl.world_for_loop(cl.training_world(checkpoints[best], found["roads"])[0], seconds)
@@ -73,4 +79,4 @@ def drive_in_the_loop(result: dict, roads: int = LOOP_ROADS, seconds: float = LO
     write_json(run / CLOSED_LOOP, {"rows": rows, "roads": found["roads"], "video": "closed_loop.webm", "note": note})
     info = read_run(run)
     write_report(run, entry["metrics"], info, overlay_path(run, entry["metrics"]["drives"][0]))
-    return rows
+    return rows, tables[1]

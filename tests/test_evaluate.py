@@ -66,8 +66,10 @@ def test_demo_compares_both_models_beside_the_baselines(tmp_path, capsys):
     from steer.demo import run_demo
 
     summary = run_demo(tmp_path, drives=4, frames=24, epochs=1, loop_roads=1, loop_seconds=1.0)
-    assert set(summary) == {"pilotnet", "cnn-lstm", "closed_loop"}
-    assert set(summary["closed_loop"]) == {"pilotnet", "cnn-lstm", "world driver (ceiling)", "zero steering (floor)"}
+    assert set(summary) == {"pilotnet", "cnn-lstm", "closed_loop", "closed_loop_speed_model"}
+    for key in ("closed_loop", "closed_loop_speed_model"):
+        assert set(summary[key]) == {"pilotnet", "cnn-lstm", "world driver (ceiling)", "zero steering (floor)"}
+        assert "speed_rmse_mps" in summary[key]["pilotnet"]
     best = max(("pilotnet", "cnn-lstm"), key=lambda label: summary["closed_loop"][label]["autonomy_pct"])
     assert "id='closed-loop'" in (tmp_path / best / "report.html").read_text()
     written = json.loads((tmp_path / "summary.json").read_text())
