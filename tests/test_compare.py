@@ -24,8 +24,10 @@ def test_compare_scores_every_model_on_the_same_frames_beside_the_baselines(tiny
     assert result["data_hashes"] == tiny_cache.hashes() and result["versions"]["torch"]
 
     targets = result["targets"]
-    truth = np.concatenate([d.targets(targets) for d in tiny_cache.by_name(result["split"]["test"])])
-    mean = np.concatenate([d.targets(targets) for d in tiny_cache.by_name(result["split"]["train"])]).mean(0)
+    meant = runs[0]["config"]["meant"]  # the labels learnt: the driver's meant steering
+    truth = np.concatenate([d.labelled(meant).targets(targets) for d in tiny_cache.by_name(result["split"]["test"])])
+    mean = np.concatenate([d.labelled(meant).targets(targets)
+                           for d in tiny_cache.by_name(result["split"]["train"])]).mean(0)
     zero, train_mean = errors(truth, np.zeros_like(truth), targets), errors(truth, mean + 0 * truth, targets)
     for target in targets:
         for metric in ("rmse", "mae"):
