@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from steer.world.road import DS_M, Road
@@ -22,6 +23,14 @@ DASH_M, DASH_PERIOD_M = 3.0, 9.0
 TEXTURE_CELL_ALONG_M, TEXTURE_CELL_ACROSS_M = 2.0, 0.5
 ASPHALT, SHOULDER, GRASS, PAINT = range(4)  # ground materials
 TEXTURE_AMPLITUDE = np.array([0.12, 0.15, 0.25, 0.0], np.float32)
+# The per-pixel pass is compiled (numba) and computes in float32 exactly as the whole-array numpy
+# renderer before it did (steer.world.camera_reference): its thresholds are float32 too, so a pixel
+# on a marking's edge falls on the same side.
+_F = np.float32
+_LANE, _SHOULDER_END = _F(LANE_WIDTH_M), _F(LANE_WIDTH_M + 0.8)
+_EDGE, _HALF_LINE = _F(LANE_WIDTH_M - 0.2), _F(LINE_WIDTH_M / 2)
+_DASH, _DASH_PERIOD = _F(DASH_M), _F(DASH_PERIOD_M)
+_ALONG, _ACROSS = _F(TEXTURE_CELL_ALONG_M), _F(TEXTURE_CELL_ACROSS_M)
 
 
 @dataclass
@@ -72,13 +81,61 @@ class Scenery:
         return self.light_base + self.light_swing * np.sin(2 * np.pi * t_s / self.light_period_s + self.light_phase)
 
 
-def _texture(along_m: np.ndarray, across_m: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True)
+def _material(d: np.float32, s: np.float32) -> int:
+    """Ground material at lateral offset d (positive = left) and arc length s from the road centre."""
+    ad = abs(d)
+    if abs(ad - _EDGE) < _HALF_LINE or (ad < _HALF_LINE and _positive_mod(s, _DASH_PERIOD) < _DASH):
+        return PAINT
+    return ASPHALT if ad < _LANE else SHOULDER if ad < _SHOULDER_END else GRASS
+
+
+@numba.njit(cache=True)
+def _positive_mod(a: np.float32, b: np.float32) -> np.float32:
+    """numpy's float remainder (fmod, then moved to b's sign), rounded to float32 as np.mod rounds it."""
+    m = _F(np.fmod(a, b))
+    return m + b if m < 0 else m
+
+
+@numba.njit(cache=True)
+def _texture(along_m: np.float32, across_m: np.float32) -> np.float32:
     """Deterministic value noise in -1..1 on a grid of cells keyed on road coordinates."""
-    i = np.floor(along_m / TEXTURE_CELL_ALONG_M).astype(np.int64)
-    j = np.floor(across_m / TEXTURE_CELL_ACROSS_M).astype(np.int64)
+    i, j = np.int64(np.floor(along_m / _ALONG)), np.int64(np.floor(across_m / _ACROSS))
     h = (i * 73856093) ^ (j * 19349663)
     h = (h ^ (h >> 13)) * 1274126177
-    return ((h >> 7) & 1023).astype(np.float32) / 511.5 - 1.0
+    return _F((h >> 7) & 1023) / _F(511.5) - _F(1.0)
+
+
+@numba.njit(cache=True)
+def _ground_pixel(rgb, g, c, pixel_right_m, rows, palette, horizon):
+    """Colour of supersampled ground pixel (row g among the ground rows, column c), added into rgb."""
+    offset_right = pixel_right_m[g, c] - rows[1, g]
+    d = -offset_right * rows[2, g]
+    s = rows[0, g] - offset_right * rows[3, g]
+    material = _material(d, s)
+    shade = _F(1) + TEXTURE_AMPLITUDE[material] * _texture(s, d)
+    for k in range(3):
+        rgb[k] += palette[material, k] * shade * rows[4, g] + horizon[k] * rows[5, g]
+
+
+@numba.njit(cache=True)
+def _draw(image, scale, ss, sky_elevation, ridge, sky_rows, hills, pixel_right_m, rows, beyond, palette, horizon):
+    """Each output pixel the mean of its ss x ss supersampled pixels, times `scale`, clipped into uint8."""
+    n_sky = len(sky_elevation)
+    total = np.empty(3, np.float32)
+    for y in range(image.shape[0]):
+        for x in range(image.shape[1]):
+            total[:] = 0
+            for r in range(y * ss, y * ss + ss):
+                for c in range(x * ss, x * ss + ss):
+                    if r >= n_sky and not beyond[r - n_sky]:
+                        _ground_pixel(total, r - n_sky, c, pixel_right_m, rows, palette, horizon)
+                    else:
+                        flat = horizon if r >= n_sky else hills if sky_elevation[r] < ridge[c] else sky_rows[r]
+                        for k in range(3):
+                            total[k] += flat[k]
+            for k in range(3):
+                image[y, x, k] = np.uint8(min(max(np.float64(total[k]) * scale, 0.0), 255.0))
 
 
 class Renderer:
@@ -97,16 +154,33 @@ class Renderer:
                               / self.row_down).astype(np.float32)
         self.pixel_right_m = camera.mount_height_m * self.dx[None, :] / self.row_down[:, None]
         self.sky_elevation = -(pitch + np.arctan(dy[~self.ground_rows]))  # elevation of each sky row
+        assert not self.ground_rows[:-1][np.diff(self.ground_rows.astype(np.int8)) < 0].any()  # sky above ground
+        self.sky_blend = np.clip(self.sky_elevation / 0.25, 0, 1)[:, None]  # horizon colour to sky colour
+        self.column_azimuth = np.arctan(self.dx)  # to the right of the heading
+        self.fog = np.clip(self.row_forward_m / camera.max_range_m, 0, 1) ** 1.5
 
     def render(self, road: Road, x_m: float, y_m: float, yaw_rad: float, index: int, t_s: float,
                scenery: Scenery) -> np.ndarray:
+        """The frame (height x width x 3, uint8) from a car at (x_m, y_m) heading yaw_rad, nearest `index`."""
         cam = self.camera
-        image = np.empty((len(self.ground_rows), len(self.dx), 3), np.float32)
-        image[~self.ground_rows] = self._sky(yaw_rad, scenery)
-        image[self.ground_rows] = self._ground(road, x_m, y_m, yaw_rad, index, scenery)
-        ss = cam.supersample
-        image = sum(image[i::ss, j::ss] for i in range(ss) for j in range(ss))
-        return np.clip(image * (255 * scenery.light(t_s) / ss**2), 0, 255).astype(np.uint8)
+        forward, right, s, heading = self._centreline_in_car_frame(road, x_m, y_m, yaw_rad, index)
+        z = self.row_forward_m
+        row_s, row_right, row_heading = (np.interp(z, forward, v).astype(np.float32) for v in (s, right, heading))
+        rows = np.stack([row_s, row_right, np.cos(row_heading), np.sin(row_heading), 1 - self.fog, self.fog])
+        beyond = z > min(forward[-1], cam.max_range_m)  # past the end of the road in view: haze
+        sky_rows = scenery.horizon * (1 - self.sky_blend) + scenery.sky * self.sky_blend
+        image = np.empty((cam.height_px, cam.width_px, 3), np.uint8)
+        _draw(image, float(255 * scenery.light(t_s) / cam.supersample**2), cam.supersample, self.sky_elevation,
+              self._ridge(yaw_rad, scenery), sky_rows.astype(np.float32), scenery.hills.astype(np.float32),
+              self.pixel_right_m, rows, beyond, scenery.palette(), scenery.horizon.astype(np.float32))
+        return image
+
+    def _ridge(self, yaw_rad: float, scenery: Scenery) -> np.ndarray:
+        """Elevation (rad) of the hills' ridge line in each supersampled column."""
+        azimuth = yaw_rad - self.column_azimuth  # left of the heading is a larger azimuth
+        amp, freq, phase = scenery.hill_waves.T
+        ridge = 0.01 + np.sum(amp[:, None] * (1 + np.sin(freq[:, None] * azimuth + phase[:, None])), axis=0)
+        return ridge.astype(np.float64)
 
     def _centreline_in_car_frame(self, road: Road, x_m: float, y_m: float, yaw_rad: float, index: int):
         """Forward distance, lateral position (right), arc length and relative heading of the road ahead."""
@@ -118,34 +192,3 @@ class Renderer:
         turning_back = np.flatnonzero(np.diff(forward) <= 0)
         end = turning_back[0] + 1 if len(turning_back) else len(forward)
         return forward[:end], right[:end], road.s_m[j][:end], (road.heading_rad[j] - yaw_rad)[:end]
-
-    def _ground(self, road: Road, x_m: float, y_m: float, yaw_rad: float, index: int,
-                scenery: Scenery) -> np.ndarray:
-        forward, right, s, heading = self._centreline_in_car_frame(road, x_m, y_m, yaw_rad, index)
-        z = self.row_forward_m
-        row_s, row_right, row_heading = (np.interp(z, forward, v).astype(np.float32)[:, None]
-                                         for v in (s, right, heading))
-        offset_right = self.pixel_right_m - row_right
-        d = -offset_right * np.cos(row_heading)  # lateral offset from the centre line, positive = left
-        s_px = row_s - offset_right * np.sin(row_heading)
-
-        ad = np.abs(d)
-        material = np.where(ad < LANE_WIDTH_M, ASPHALT, np.where(ad < LANE_WIDTH_M + 0.8, SHOULDER, GRASS))
-        edge = np.abs(ad - (LANE_WIDTH_M - 0.2)) < LINE_WIDTH_M / 2
-        dash = (ad < LINE_WIDTH_M / 2) & (np.mod(s_px, DASH_PERIOD_M) < DASH_M)
-        material[edge | dash] = PAINT
-        shade = 1 + TEXTURE_AMPLITUDE[material] * _texture(s_px, d)
-        colour = scenery.palette()[material] * shade[..., None]
-        fog = (np.clip(z / self.camera.max_range_m, 0, 1) ** 1.5)[:, None, None]
-        colour = colour * (1 - fog) + scenery.horizon.astype(np.float32) * fog
-        colour[z > min(forward[-1], self.camera.max_range_m)] = scenery.horizon
-        return colour
-
-    def _sky(self, yaw_rad: float, scenery: Scenery) -> np.ndarray:
-        azimuth = yaw_rad - np.arctan(self.dx)  # left of the heading is a larger azimuth
-        amp, freq, phase = scenery.hill_waves.T
-        ridge = 0.01 + np.sum(amp[:, None] * (1 + np.sin(freq[:, None] * azimuth + phase[:, None])), axis=0)
-        elevation = self.sky_elevation[:, None]
-        blend = np.clip(elevation / 0.25, 0, 1)[..., None]
-        sky = scenery.horizon * (1 - blend) + scenery.sky * blend
-        return np.where((elevation < ridge)[..., None], scenery.hills, sky)
