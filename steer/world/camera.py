@@ -107,35 +107,46 @@ def _texture(along_m: np.float32, across_m: np.float32) -> np.float32:
 
 
 @numba.njit(cache=True)
-def _ground_pixel(rgb, g, c, pixel_right_m, rows, palette, horizon):
-    """Colour of supersampled ground pixel (row g among the ground rows, column c), added into rgb."""
-    offset_right = pixel_right_m[g, c] - rows[1, g]
-    d = -offset_right * rows[2, g]
-    s = rows[0, g] - offset_right * rows[3, g]
-    material = _material(d, s)
-    shade = _F(1) + TEXTURE_AMPLITUDE[material] * _texture(s, d)
-    for k in range(3):
-        rgb[k] += palette[material, k] * shade * rows[4, g] + horizon[k] * rows[5, g]
+def _ground_row(total, ss, g, pixel_right_m, rows, palette, horizon):
+    """Adds the colours of supersampled ground row g (among the ground rows) into total, ss columns a pixel."""
+    s_row, right_row, cos_row, sin_row, keep, fog = rows[:, g]
+    for c in range(pixel_right_m.shape[1]):
+        offset_right = pixel_right_m[g, c] - right_row
+        d = -offset_right * cos_row
+        s = s_row - offset_right * sin_row
+        material = _material(d, s)
+        shade = _F(1) + TEXTURE_AMPLITUDE[material] * _texture(s, d)
+        for k in range(3):
+            total[c // ss, k] += palette[material, k] * shade * keep + horizon[k] * fog
+
+
+@numba.njit(cache=True)
+def _sky_row(total, ss, elevation, ridge, sky, hills):
+    """Adds one supersampled sky row's colours into total: the hills below their ridge line, else the sky."""
+    for c in range(len(ridge)):
+        colour = hills if elevation < ridge[c] else sky
+        for k in range(3):
+            total[c // ss, k] += colour[k]
 
 
 @numba.njit(cache=True)
 def _draw(image, scale, ss, sky_elevation, ridge, sky_rows, hills, pixel_right_m, rows, beyond, palette, horizon):
-    """Each output pixel the mean of its ss x ss supersampled pixels, times `scale`, clipped into uint8."""
+    """Each output pixel the mean of its ss x ss supersampled pixels (summed row by row, in numpy's order),
+    times `scale`, clipped into uint8."""
     n_sky = len(sky_elevation)
-    total = np.empty(3, np.float32)
+    total = np.empty((image.shape[1], 3), np.float32)
     for y in range(image.shape[0]):
+        total[:] = 0
+        for r in range(y * ss, y * ss + ss):
+            if r < n_sky:
+                _sky_row(total, ss, sky_elevation[r], ridge, sky_rows[r], hills)
+            elif beyond[r - n_sky]:
+                _sky_row(total, ss, 0.0, ridge, horizon, horizon)  # haze: one colour either side of the ridge
+            else:
+                _ground_row(total, ss, r - n_sky, pixel_right_m, rows, palette, horizon)
         for x in range(image.shape[1]):
-            total[:] = 0
-            for r in range(y * ss, y * ss + ss):
-                for c in range(x * ss, x * ss + ss):
-                    if r >= n_sky and not beyond[r - n_sky]:
-                        _ground_pixel(total, r - n_sky, c, pixel_right_m, rows, palette, horizon)
-                    else:
-                        flat = horizon if r >= n_sky else hills if sky_elevation[r] < ridge[c] else sky_rows[r]
-                        for k in range(3):
-                            total[k] += flat[k]
             for k in range(3):
-                image[y, x, k] = np.uint8(min(max(np.float64(total[k]) * scale, 0.0), 255.0))
+                image[y, x, k] = np.uint8(min(max(np.float64(total[x, k]) * scale, 0.0), 255.0))
 
 
 class Renderer:
@@ -148,13 +159,12 @@ class Renderer:
         dy = (np.arange(h) + 0.5 - h / 2) / self.focal_px  # ray slope below the optical axis
         self.dx = ((np.arange(w) + 0.5 - w / 2) / self.focal_px).astype(np.float32)  # slope to the right
         down = np.sin(pitch) + np.cos(pitch) * dy
-        self.ground_rows = down > 1e-3
+        self.ground_rows = down > 1e-3  # False then True: `down` grows down the image, so the sky is on top
         self.row_down = down[self.ground_rows].astype(np.float32)
         self.row_forward_m = (camera.mount_height_m * (np.cos(pitch) - np.sin(pitch) * dy[self.ground_rows])
                               / self.row_down).astype(np.float32)
         self.pixel_right_m = camera.mount_height_m * self.dx[None, :] / self.row_down[:, None]
         self.sky_elevation = -(pitch + np.arctan(dy[~self.ground_rows]))  # elevation of each sky row
-        assert not self.ground_rows[:-1][np.diff(self.ground_rows.astype(np.int8)) < 0].any()  # sky above ground
         self.sky_blend = np.clip(self.sky_elevation / 0.25, 0, 1)[:, None]  # horizon colour to sky colour
         self.column_azimuth = np.arctan(self.dx)  # to the right of the heading
         self.fog = np.clip(self.row_forward_m / camera.max_range_m, 0, 1) ** 1.5

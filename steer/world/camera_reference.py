@@ -7,8 +7,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from steer.world.camera import (ASPHALT, DASH_M, DASH_PERIOD_M, GRASS, LANE_WIDTH_M, LINE_WIDTH_M, PAINT, SHOULDER,
-                                TEXTURE_AMPLITUDE, TEXTURE_CELL_ACROSS_M, TEXTURE_CELL_ALONG_M, Renderer, Scenery)
+from steer.world.camera import (
+    ASPHALT,
+    DASH_M,
+    DASH_PERIOD_M,
+    GRASS,
+    LANE_WIDTH_M,
+    LINE_WIDTH_M,
+    PAINT,
+    SHOULDER,
+    TEXTURE_AMPLITUDE,
+    TEXTURE_CELL_ACROSS_M,
+    TEXTURE_CELL_ALONG_M,
+    Renderer,
+    Scenery,
+)
 from steer.world.road import Road
 
 
