@@ -3,6 +3,7 @@ import pytest
 
 from steer.world import car as carmodel
 from steer.world.camera import LANE_WIDTH_M, Camera
+from steer.world.driver import DriverParams
 from steer.world.glitches import DROPPED
 from steer.world.recovery import RecoveryParams
 from steer.world.road import DS_M, generate_road
@@ -138,3 +139,27 @@ def test_compiled_renderer_draws_the_reference_renderers_frames(monkeypatch, cam
         assert all(np.array_equal(drive.signals[k].values, reference.signals[k].values) for k in drive.signals)
     clean = np.concatenate([d.frames[d.signals["glitch"].values == 0] for d in compiled])
     assert clean.mean() > 50 and np.ptp(clean, axis=(1, 2, 3)).min() > 100  # real scenes, not flat
+
+
+def test_clamp_drives_as_np_clip_did(monkeypatch):
+    import steer.world.driver as drivermodel
+
+    # a slow wheel and DART noise, so the rate limit binds often; recovery runs move the car off its lane
+    world = WorldConfig(frames_per_drive=150, camera=Camera(height_px=6, width_px=8, supersample=1),
+                        driver=DriverParams(dart_rad=0.3, steering_rate_rad_per_s=2.0),
+                        recovery=RecoveryParams(run_rate=0.02))
+    drives = [simulate_drive(world, seed) for seed in range(3)]
+    bound = []
+
+    def np_clip(value, low, high):  # what car.step, turn_wheel and the speed gain called before clamp
+        bound.append(not low <= value <= high)
+        return np.clip(value, low, high)
+
+    monkeypatch.setattr(carmodel, "clamp", np_clip)
+    monkeypatch.setattr(drivermodel, "clamp", np_clip)
+    for seed, drive in enumerate(drives):
+        before = simulate_drive(world, seed)
+        assert drive.signals.keys() == before.signals.keys()
+        assert all(np.array_equal(drive.signals[k].values, before.signals[k].values) for k in drive.signals)
+        assert np.array_equal(drive.frames, before.frames)
+    assert 0.05 < np.mean(bound) < 0.95  # the limits bound, and not always

@@ -26,6 +26,11 @@ class CarState:
     speed_mps: float = 0.0
 
 
+def clamp(value: float, low: float, high: float) -> float:
+    """np.clip for one number, without the array machinery that costs it about 5 µs a call."""
+    return min(max(value, low), high)
+
+
 def yaw_rate(speed_mps: float, road_wheel_rad: float, wheelbase_m: float) -> float:
     """Kinematic bicycle: yaw rate = v / L * tan(road-wheel angle)."""
     return speed_mps / wheelbase_m * np.tan(road_wheel_rad)
@@ -38,7 +43,7 @@ def resistance_n(params: CarParams, speed_mps: float) -> float:
 def step(state: CarState, params: CarParams, steering_wheel_rad: float, throttle: float, brake: float,
          dt_s: float) -> CarState:
     """Advance the car by dt_s with the wheel held at `steering_wheel_rad` and pedals in 0..1."""
-    wheel = np.clip(steering_wheel_rad, -params.max_steering_wheel_rad, params.max_steering_wheel_rad)
+    wheel = clamp(steering_wheel_rad, -params.max_steering_wheel_rad, params.max_steering_wheel_rad)
     road_wheel = wheel / params.steering_ratio
     force = throttle * params.max_drive_force_n - brake * params.max_brake_force_n
     accel = (force - resistance_n(params, state.speed_mps)) / params.mass_kg

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from steer.world.car import CarParams, CarState, pedals_for
+from steer.world.car import CarParams, CarState, clamp, pedals_for
 from steer.world.road import DS_M, Road
 
 
@@ -54,8 +54,8 @@ def pure_pursuit(state: CarState, road: Road, index: int, lookahead_m: float, la
 def turn_wheel(wheel_rad: float, wanted_rad: float, max_step_rad: float, limit_rad: float) -> float:
     """The wheel moved toward `wanted_rad` by at most `max_step_rad` (hands turn it at a limited rate),
     within +-`limit_rad`."""
-    wheel = wheel_rad + float(np.clip(wanted_rad - wheel_rad, -max_step_rad, max_step_rad))
-    return float(np.clip(wheel, -limit_rad, limit_rad))
+    wheel = wheel_rad + float(clamp(wanted_rad - wheel_rad, -max_step_rad, max_step_rad))
+    return float(clamp(wheel, -limit_rad, limit_rad))
 
 
 def ornstein_uhlenbeck(value: float, std: float, tau_s: float, dt_s: float, rng: np.random.Generator) -> float:
@@ -112,4 +112,4 @@ class Driver:
         ahead = road.curvature_1pm[index: index + int((10 + 2.5 * state.speed_mps) / DS_M)]
         bend_mps = np.sqrt(p.comfort_lateral_mps2 / max(np.abs(ahead).max(initial=0.0), 1e-6))
         self.meant_mps = float(min(self.cruise_mps, bend_mps))
-        return float(np.clip(p.speed_gain_per_s * (self.meant_mps - state.speed_mps), -3.5, 2.0))
+        return float(clamp(p.speed_gain_per_s * (self.meant_mps - state.speed_mps), -3.5, 2.0))
