@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from conftest import MODEL_VARIANTS, OFFLINE_VARIANTS
@@ -131,3 +132,26 @@ def test_bidirectional_models_are_refused_for_streaming():
 def test_unknown_inputs_are_a_clear_error():
     with pytest.raises(ValueError, match="unknown inputs 'optical-flow'"):
         create_model("pilotnet", targets=TARGETS, inputs="optical-flow")
+
+
+@pytest.mark.parametrize("name,kwargs", VARIANTS + OFFLINE_VARIANTS)
+def test_validation_batched_across_drives_equals_drive_by_drive(name, kwargs, tiny_cache, monkeypatch):
+    from steer.models.sequence import predict_drive, predict_drives
+    from steer.train import loop
+
+    torch.manual_seed(0)
+    model = create_model(name, targets=TARGETS, frame_shape=SHAPE, **kwargs)
+    a, b, c, d = (drive.name for drive in tiny_cache.drives)
+    # 20, 9 (after a lead-in of 5), 7 and 4 (lead-in 30) frames in 2 rows of 8 frames: a row takes a new
+    # drive mid-way, a drive's last chunk is padded, a row leaves the batch while the other goes on
+    drives = tiny_cache.by_name([f"{a}@0:20", f"{b}@5:14", f"{c}@0:7", f"{d}@30:34"])
+    batched = []
+    monkeypatch.setattr(loop, "predict_drives", lambda *args: batched.append(predict_drives(*args, rows=2, chunk=8))
+                        or batched[-1])
+    loss, rmse = loop.validation_loss(model, drives, "cpu", "fp32")
+    one_by_one = [predict_drive(model, drive) for drive in drives]
+    assert [len(p) for p in batched[0]] == [20, 9, 7, 4]
+    assert all(np.allclose(x, y, atol=1e-5) for x, y in zip(batched[0], one_by_one))
+    monkeypatch.setattr(loop, "predict_drives", lambda *args: one_by_one)
+    alone_loss, alone_rmse = loop.validation_loss(model, drives, "cpu", "fp32")
+    assert abs(loss - alone_loss) <= 1e-6 and np.allclose(list(rmse.values()), list(alone_rmse.values()), atol=1e-6)

@@ -22,7 +22,7 @@ from steer.data.exclusions import Exclusions
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
 from steer.models import SteerModel, create_model, detach_state, load_model, reset_state
 from steer.models.registry import recover_checkpoint
-from steer.models.sequence import autocast, predict_drive
+from steer.models.sequence import autocast, predict_drives
 from steer.provenance import versions
 from steer.train.batches import BatchLoader, DeviceBatchLoader, fits_on_device
 from steer.train.checkpoint import load_optimizer, read_run, save_checkpoint
@@ -49,8 +49,9 @@ def make_optimizer(model: SteerModel, config: TrainConfig) -> torch.optim.Optimi
 
 def validation_loss(model: SteerModel, drives: list[CachedDrive], device: str,
                     precision: str = "fp32") -> tuple[float, dict[str, float]]:
-    """Mean squared error in normalised units over whole drives, and the RMSE of each target in its units."""
-    preds = np.concatenate([predict_drive(model, d, device, precision) for d in drives])
+    """Mean squared error in normalised units over whole drives, and the RMSE of each target in its units;
+    the drives run together as the rows of a batch, each with its own state."""
+    preds = np.concatenate(predict_drives(model, drives, device, precision))
     truth = np.concatenate([d.targets(model.targets) for d in drives])
     std = model.target_std.cpu().numpy()
     loss = float(np.mean(((preds - truth) / std) ** 2))
