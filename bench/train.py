@@ -16,20 +16,30 @@ them gathered beforehand, a new one each step, so the limit touches new data as 
 
 Every configuration steps `--steps` times in turn, `--rounds` times over, so all see the machine in
 the same state; each rate is the median over rounds.
+
+`fit` is a whole `steer train` process (start-up and imports, `--fit-epochs` epochs with validation
+over whole drives, checkpoints, TensorBoard) at the demo's settings for pilotnet and cnn-lstm (the defaults
+for the others), its training frames over its wall-clock time; `fit/steps` sets it beside the training
+steps' frames/s that the same fit records in its history.json.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from steer.data.cache import FrameCache
 from steer.data.windows import stateless_batches
+from steer.demo import DEMO_MODELS
 from steer.models import MODELS, create_model
 from steer.models.sequence import autocast
 from steer.train.batches import BatchLoader, DeviceBatchLoader
@@ -120,6 +130,21 @@ def _measure(name: str, cache: FrameCache, device: str, args: argparse.Namespace
     return {"shape": f"{batch} x {window}", "default": str(default), "limit": limit, "rates": rates}
 
 
+def _fit(name: str, cache: FrameCache, device: str, args: argparse.Namespace, out: Path) -> tuple[float, float]:
+    """Frames/s of a whole `steer train` process at the demo's settings, and of its training steps alone."""
+    settings = {**DEMO_MODELS.get(name, {}), "epochs": args.fit_epochs, "patience": args.fit_epochs}
+    config = TrainConfig(cache=str(cache.root), out=str(out), model=name, device=device, threads=args.threads,
+                         **settings)
+    (spec := out.with_suffix(".json")).write_text(json.dumps(config.to_dict()))
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "steer", "train", "--config", str(spec)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    history = json.loads((out / "history.json").read_text())
+    frames = sum(epoch["train_frames"] for epoch in history)
+    return frames / wall, frames / sum(epoch["train_frames"] / epoch["train_frames_per_s"] for epoch in history)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=4, help="steps per configuration per round")
@@ -127,13 +152,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="compiled configurations among the limit's")
     parser.add_argument("--models", default=",".join(sorted(MODELS)))
+    parser.add_argument("--fit-epochs", type=int, default=2, help="epochs of the whole fit; 0: no fit column")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     with tempfile.TemporaryDirectory() as root:
-        cache = FrameCache.create(root, generate_drives(WorldConfig(frames_per_drive=200), 8, seed=0, processes=2))
+        # 20 drives: split by drive, 14 to train and 3 to validate, about the demo's proportion
+        cache = FrameCache.create(f"{root}/cache", generate_drives(WorldConfig(frames_per_drive=200), 20, seed=0,
+                                                                   processes=2))
         print(f"{'model':<14}{'device':>7}{'batch x window':>15}{'fp32 eager':>12}{'default':>10}{'limit':>10}"
-              f"{'default/limit':>15}{'default/fp32':>14}   default setting, limit setting"
+              f"{'default/limit':>15}{'default/fp32':>14}{'fit':>8}{'fit/steps':>11}"
+              "   default setting, limit setting"
               f"   (frames/s; CPU: {args.threads} threads"
               + (f"; GPU: {torch.cuda.get_device_name()})" if len(devices) > 1 else ")"))
         for device in devices:
@@ -141,8 +170,10 @@ def main() -> None:
                 m = _measure(name, cache, device, args)
                 r = m["rates"]
                 fp32, default, limit = r.pop("fp32 path"), r.pop("default path"), r[m["limit"]]
+                fit, steps = (_fit(name, cache, device, args, Path(root) / f"{name}-{device}") if args.fit_epochs
+                              else (np.nan, np.nan))
                 print(f"{name:<14}{device:>7}{m['shape']:>15}{fp32:>12,.0f}{default:>10,.0f}{limit:>10,.0f}"
-                      f"{default / limit:>15.2f}{default / fp32:>14.2f}"
+                      f"{default / limit:>15.2f}{default / fp32:>14.2f}{fit:>8,.0f}{fit / steps:>11.2f}"
                       f"   {m['default']}, {m['limit']}")
                 print(" " * 14 + "in memory: " + ", ".join(f"{k} {v:,.0f}" for k, v in r.items()), flush=True)
 

@@ -277,7 +277,7 @@ def _epoch(epoch: int, model: SteerModel, net: torch.nn.Module, optimizer: torch
     with tqdm(total=total, unit="frame", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
               leave=False, disable=not (world.main and sys.stderr.isatty())) as progress:
         stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress, health)
-    stats["train_frames_per_s"] = total / (time.perf_counter() - started)
+    stats["train_frames"], stats["train_frames_per_s"] = total, total / (time.perf_counter() - started)
     with health.watching(model) if health else nullcontext():
         val_loss, val_rmse = (validation_loss(model, val_drives, config.device, config.precision)
                               if world.main else (0.0, {}))
