@@ -18,7 +18,7 @@ import onnx
 import torch
 from torch import nn
 
-from steer.data.cache import replacing
+from steer.durable import replacing
 from steer.models import SteerModel
 
 
