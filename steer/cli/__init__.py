@@ -77,14 +77,13 @@ def _end_now(code: int, program: bool) -> None:
 
 
 def _no_room(error: Exception, args: argparse.Namespace) -> Exception:
-    """A full disk or a read-only folder as one line naming the folder; another --out is offered only
-    where the folder is --out's (inspect --exclude writes into the cache itself)."""
+    """A full disk or a read-only folder as one line naming the folder; another --out is offered where the
+    verb takes one, unless what it wrote into is the cache it was given (inspect --exclude's exclusions)."""
     room = no_room(error)
     if room is None:
         return error
-    out = Path(getattr(args, "out", None) or "").absolute()
-    if not getattr(args, "out", None) or not (room.folder.absolute().is_relative_to(out)
-                                              or room.folder.absolute() == out.parent):
+    given = getattr(args, "cache", None)
+    if not hasattr(args, "out") or (given and room.folder.absolute().is_relative_to(Path(given).absolute())):
         room.elsewhere = None
     return room
 
