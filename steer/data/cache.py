@@ -33,7 +33,7 @@ from typing import Iterable, Iterator
 import numpy as np
 from filelock import FileLock, Timeout
 
-from steer.data.drive import MEANT, Drive
+from steer.data.drive import MEANT, Drive, finite_number
 from steer.durable import commit, room_in, write_json
 from steer.errors import SteerError
 
@@ -151,6 +151,34 @@ def problem(root: str | Path, entry: dict, content: bool = False) -> str | None:
 def _count_rows(path: Path) -> int:
     with path.open("rb") as f:
         return sum(1 for line in f if line.strip()) - 1  # less the header
+
+
+def read_signals(root: Path, entry: dict) -> tuple[list[str], np.ndarray]:
+    """A cached drive's signals.csv: its columns (time_s first) and (rows, columns) float64. A line that is
+    not as many finite numbers as the header names is refused, naming the drive, the file and the line."""
+    path = root / "drives" / folder_of(entry) / "signals.csv"
+    with path.open(errors="replace") as f:
+        columns = f.readline().strip().split(",")
+    try:
+        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    except ValueError:  # numpy's words name neither file nor drive: find the line below
+        table = None
+    if table is None or columns[0] != "time_s" or len(set(columns)) < len(columns) or \
+            table.shape[1] != len(columns) or not np.isfinite(table).all():
+        raise SteerError(f"the frame cache {root} has damaged drive {entry['name']!r}: {_bad_line(path, columns)}; "
+                         f"{repair_hint(root, entry)} to repair it")
+    return columns, table
+
+
+def _bad_line(path: Path, columns: list[str]) -> str:
+    if columns[0] != "time_s" or len(set(columns)) < len(columns):
+        return f"{path} line 1 is not a header of time_s and distinct signal names"
+    with path.open(errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            cells = line.strip().split(",")
+            if number > 1 and line.strip() and (len(cells) != len(columns) or None in map(finite_number, cells)):
+                return f"{path} line {number} is not {len(columns)} finite numbers ({line.strip()[:60]!r})"
+    return f"{path} does not read as {len(columns)} columns of numbers"
 
 
 def file_sha256(path: Path) -> str:
@@ -289,8 +317,7 @@ class FrameCache:
     def _open(self, entry: dict) -> CachedDrive:
         folder = self.root / "drives" / folder_of(entry)
         frames = np.load(folder / "frames.npy", mmap_mode="r")
-        table = np.loadtxt(folder / "signals.csv", delimiter=",", skiprows=1, ndmin=2)
-        columns = (folder / "signals.csv").open().readline().strip().split(",")
+        columns, table = read_signals(self.root, entry)
         signals = {name: table[:, i] for i, name in enumerate(columns) if name != "time_s"}
         return CachedDrive(entry["name"], frames, table[:, 0], signals, entry["units"], self.root)
 
