@@ -28,7 +28,9 @@ def _read(path: Path, key: str) -> tuple[list[str], dict[str, tuple[int, dict[st
     return columns, rows
 
 
-def _number(text: str, column: str, number: int, path: Path) -> float:
+def _number(text: str | None, column: str, number: int, path: Path) -> float:
+    if text is None:  # a row shorter than the header
+        raise ValueError(f"{path} line {number}: no cell for {column}")
     value = finite_number(text)
     if value is None:
         raise ValueError(f"{path} line {number}: {column} is {text.strip()!r}, not a finite number")

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save
 
 from steer.data.cache import file_sha256
 from steer.durable import check_room, commit, room_in
+from steer.errors import SteerError
 from steer.models import SteerModel
 from steer.models.registry import recover_checkpoint
 
@@ -94,14 +95,15 @@ def load_optimizer(folder: str | Path, optimizer: torch.optim.Optimizer) -> dict
     try:
         progress = json.loads(path.read_text())
         if "sha256" in progress and file_sha256(tensors) != progress.pop("sha256"):
-            raise ValueError(f"{tensors} does not match the sha256 recorded in {path.name}: the optimizer state is "
+            raise SteerError(f"{tensors} does not match the sha256 recorded in {path.name}: the optimizer state is "
                              "damaged; train it again with --overwrite")
         state: dict[int, dict] = {}
         for key, value in load_file(tensors).items():
             pid, name = key.split(".", 1)
             state.setdefault(int(pid), {})[name] = value
         optimizer.load_state_dict({"state": state, "param_groups": progress.pop("param_groups")})
-    except (json.JSONDecodeError, SafetensorError, KeyError, RuntimeError) as error:
+    except (ValueError, SafetensorError, KeyError, RuntimeError, TypeError, AttributeError, IndexError) as error:
+        # damaged text, or JSON of another shape than the optimizer's (torch's words, kept short)
         raise ValueError(f"{folder}: the optimizer state does not load ({' '.join(str(error).split())[:200]}); "
                          "train it again with --overwrite") from None
     return progress
