@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from steer.data.cache import FrameCache, write_json
+from steer.data.cache import FrameCache
+from steer.durable import write_json
 from steer.evaluate.explain import explain_drive
 from steer.models import load_model
 

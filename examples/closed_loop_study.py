@@ -21,9 +21,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from steer.compare import add_autonomy, compare, model_configs, seeds_table, spread
-from steer.data.cache import FrameCache, write_json
+from steer.data.cache import FrameCache
 from steer.demo import DEMO_MODELS
 from steer.drive.dagger import DaggerConfig, dagger
+from steer.durable import write_json
 from steer.provenance import versions
 from steer.world.simulate import WorldConfig, generate_drives
 

@@ -21,7 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from steer.data.cache import FrameCache, save_figure, write_json  # noqa: E402
+from steer.data.cache import FrameCache  # noqa: E402
+from steer.durable import save_figure, write_json  # noqa: E402
 from steer.evaluate.diagnose import diagnose  # noqa: E402
 from steer.models import SteerModel, load_model  # noqa: E402
 from steer.models.sequence import predict_drive  # noqa: E402

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from steer.data.cache import FrameCache, write_json
+from steer.data.cache import FrameCache
 from steer.data.exclusions import Exclusions
 from steer.drive.judge import road_judge
+from steer.durable import write_json
 from steer.evaluate.evaluate import evaluate_run
 from steer.models import MODELS
 from steer.provenance import versions

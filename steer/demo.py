@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 from steer.compare import compare, model_configs, result_table
-from steer.data.cache import FrameCache, write_json
+from steer.data.cache import FrameCache
 from steer.drive import closed_loop as cl
 from steer.drive.pilot import Pilot
+from steer.durable import write_json
 from steer.evaluate.evaluate import overlay_path
 from steer.evaluate.report import CLOSED_LOOP, write_report
 from steer.evaluate.video import write_closed_loop

@@ -161,6 +161,22 @@ def test_evaluate_refuses_a_cache_without_the_runs_drives(refuse, run, tmp_path)
     refuse(["evaluate", "--run", run, "--cache", other, "--drives", test_drive], tmp_path, test_drive, "other")
 
 
+def test_train_refuses_a_garbage_signals_line_naming_the_drive_file_and_line(refuse, cache, tmp_path):
+    path = cache / "drives" / "world-7-001" / "signals.csv"
+    lines = path.read_text().splitlines()
+    lines[6] = "0.3,7,garbage"
+    path.write_text("\n".join(lines) + "\n")
+    line = refuse(_train(cache, tmp_path / "run"), tmp_path, "'world-7-001'", f"{path} line 7", "steer world --out")
+    assert "usecols" not in line and not (tmp_path / "run").exists()
+
+
+def test_evaluate_refuses_a_nan_prediction_naming_the_file_and_line(refuse, tmp_path):
+    (tmp_path / "truth.csv").write_text("frame_id,steering_angle\n1,0.0\n2,0.5\n")
+    (tmp_path / "preds.csv").write_text("frame_id,steering_angle\n1,0.1\n2,nan\n")
+    refuse(["evaluate", "--predictions", tmp_path / "preds.csv", "--truth", tmp_path / "truth.csv", "--out",
+            tmp_path / "score.json"], tmp_path, "preds.csv line 3", "steering_angle", "'nan'")
+
+
 def test_evaluate_refuses_predictions_without_truth(refuse, tmp_path):
     refuse(["evaluate", "--predictions", tmp_path / "p.csv"], tmp_path, "--truth")
 

@@ -103,7 +103,7 @@ def test_split_by_time_cuts_each_drive_into_contiguous_blocks(tmp_path):
 
 
 def test_a_failed_write_leaves_neither_half_a_file_nor_its_temporary(tmp_path):
-    from steer.data.cache import replacing, write_json
+    from steer.durable import replacing, write_json
 
     write_json(tmp_path / "a.json", {"ok": 1})
     with pytest.raises(TypeError):

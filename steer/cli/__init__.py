@@ -14,7 +14,9 @@ import signal
 import sys
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
+from steer.durable import no_room
 from steer.errors import SteerError
 
 VERBS = ["world", "import", "inspect", "verify", "train", "compare", "evaluate", "diagnose", "explain", "run",
@@ -74,6 +76,18 @@ def _end_now(code: int, program: bool) -> None:
     os._exit(code)
 
 
+def _no_room(error: Exception, args: argparse.Namespace) -> Exception:
+    """A full disk or a read-only folder as one line naming the folder; another --out is offered where the
+    verb takes one, unless what it wrote into is the cache it was given (inspect --exclude's exclusions)."""
+    room = no_room(error)
+    if room is None:
+        return error
+    given = getattr(args, "cache", None)
+    if not hasattr(args, "out") or (given and room.folder.absolute().is_relative_to(Path(given).absolute())):
+        room.elsewhere = None
+    return room
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     debug = args.debug or os.environ.get("STEER_DEBUG") not in (None, "", "0")
@@ -87,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as error:  # noqa: BLE001 - every error ends as one line unless asked otherwise
         if debug:
             raise
+        error = _no_room(error, args)
         hint = "" if isinstance(error, USER_ERRORS + (SteerError,)) else \
             " (this looks like a bug in steer: rerun with --debug and report the traceback)"
         print(f"steer {args.verb}: error: {message(error)}{hint}", file=sys.stderr)

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> None:
 
 def _over_seeds(args: argparse.Namespace, spec: dict, labels: list[str] | None) -> None:
     from steer.compare import add_autonomy, compare_seeds, seeds_table
-    from steer.data.cache import write_json
+    from steer.durable import write_json
     from steer.evaluate.plots import open_vs_closed
 
     out = Path(args.out)

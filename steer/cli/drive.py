@@ -42,9 +42,9 @@ def run(args: argparse.Namespace) -> None:
 
     import torch
 
-    from steer.data.cache import write_json
     from steer.drive import closed_loop as cl
     from steer.drive.pilot import Pilot
+    from steer.durable import write_json
     from steer.errors import SteerError
     from steer.provenance import versions
 

@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _score(args: argparse.Namespace) -> None:
-    from steer.data.cache import write_json
+    from steer.durable import write_json
     from steer.evaluate.score import score_files
 
     result = score_files(args.predictions, args.truth, args.key, args.tolerance)

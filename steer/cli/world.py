@@ -40,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     from steer.data.cache import FrameCache, write_drives
     from steer.data.drive import SHORT_FRAMES
+    from steer.durable import check_room
     from steer.world.camera import Camera
     from steer.world.driver import DriverParams
     from steer.world.recovery import RecoveryParams
@@ -56,6 +57,8 @@ def run(args: argparse.Namespace) -> None:
                         driver=DriverParams(dart_rad=args.dart_rad, dart_tau_s=args.dart_tau_s),
                         recovery=RecoveryParams(rate=args.recovery_rate, back_s=args.recovery_back_s,
                                                 run_rate=args.recovery_run_rate))
+    if not args.replay:  # a replay's length is its logs'
+        check_room(args.out, args.drives * args.frames * 3 * height * width)
     drives = _replayed(args, world) if args.replay else generate_drives(world, args.drives, args.seed, args.processes)
     if args.frames < SHORT_FRAMES:
         print(f"steer world: note: drives of {args.frames} frames are shorter than one training window "

@@ -28,16 +28,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 from filelock import FileLock, Timeout
 
-from steer.data.drive import MEANT, Drive
+from steer.data.drive import MEANT, Drive, finite_number
+from steer.durable import commit, room_in, write_json
 from steer.errors import SteerError
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -155,6 +153,34 @@ def _count_rows(path: Path) -> int:
         return sum(1 for line in f if line.strip()) - 1  # less the header
 
 
+def read_signals(root: Path, entry: dict) -> tuple[list[str], np.ndarray]:
+    """A cached drive's signals.csv: its columns (time_s first) and (rows, columns) float64. A line that is
+    not as many finite numbers as the header names is refused, naming the drive, the file and the line."""
+    path = root / "drives" / folder_of(entry) / "signals.csv"
+    with path.open(errors="replace") as f:
+        columns = f.readline().strip().split(",")
+    try:
+        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    except ValueError:  # numpy's words name neither file nor drive: find the line below
+        table = None
+    if table is None or columns[0] != "time_s" or len(set(columns)) < len(columns) or \
+            table.shape[1] != len(columns) or not np.isfinite(table).all():
+        raise SteerError(f"the frame cache {root} has damaged drive {entry['name']!r}: {_bad_line(path, columns)}; "
+                         f"{repair_hint(root, entry)} to repair it")
+    return columns, table
+
+
+def _bad_line(path: Path, columns: list[str]) -> str:
+    if columns[0] != "time_s" or len(set(columns)) < len(columns):
+        return f"{path} line 1 is not a header of time_s and distinct signal names"
+    with path.open(errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            cells = line.strip().split(",")
+            if number > 1 and line.strip() and (len(cells) != len(columns) or None in map(finite_number, cells)):
+                return f"{path} line {number} is not {len(columns)} finite numbers ({line.strip()[:60]!r})"
+    return f"{path} does not read as {len(columns)} columns of numbers"
+
+
 def file_sha256(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -183,10 +209,13 @@ def stage_frames(root: str | Path, name: str, count: int, size: tuple[int, int])
     which decoders fill in place before the drive is complete; a Drive naming it as `frames_file` is
     moved into the cache, not copied. Returns the path and the byte offset where the frames start."""
     path = staging(root) / f"{name}.frames.npy"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frames = np.lib.format.open_memmap(path, "w+", np.uint8, (count, 3, *size))  # sparse until written
-    offset = frames.offset
-    del frames
+    with room_in(root):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frames = np.lib.format.open_memmap(path, "w+", np.uint8, (count, 3, *size))  # sparse until written
+        offset = frames.offset
+        del frames
+        with path.open("r+b") as f:  # the blocks now: a full disk met through a memory map kills with SIGBUS
+            os.posix_fallocate(f.fileno(), 0, offset + count * 3 * size[0] * size[1])
     return path, offset
 
 
@@ -197,34 +226,6 @@ def unstage(root: str | Path) -> None:
             folder.rmdir()
         except OSError:
             return
-
-
-@contextmanager
-def replacing(path: str | Path) -> Iterator[Path]:
-    """A temporary name beside `path` to write to (with the same suffix, for writers that go by it); it
-    becomes `path` when the block ends, and is removed if the block fails: no reader sees half a file."""
-    path = Path(path)
-    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_json(path: Path, data: dict | list) -> None:
-    with replacing(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1))
-
-
-def save_figure(fig: Figure, path: str | Path, dpi: int = 80) -> None:
-    """Lay out, write (under a temporary name, renamed when complete) and close a matplotlib figure."""
-    import matplotlib.pyplot as plt  # here, not above: opening a cache should not load matplotlib
-
-    fig.tight_layout()
-    with replacing(path) as tmp:
-        fig.savefig(tmp, dpi=dpi)
-    plt.close(fig)
 
 
 def _name_holder(fd: int) -> None:
@@ -316,8 +317,7 @@ class FrameCache:
     def _open(self, entry: dict) -> CachedDrive:
         folder = self.root / "drives" / folder_of(entry)
         frames = np.load(folder / "frames.npy", mmap_mode="r")
-        table = np.loadtxt(folder / "signals.csv", delimiter=",", skiprows=1, ndmin=2)
-        columns = (folder / "signals.csv").open().readline().strip().split(",")
+        columns, table = read_signals(self.root, entry)
         signals = {name: table[:, i] for i, name in enumerate(columns) if name != "time_s"}
         return CachedDrive(entry["name"], frames, table[:, 0], signals, entry["units"], self.root)
 
@@ -344,8 +344,10 @@ def write_drives(root: str | Path, drives: Iterable[Drive], lock_timeout_s: floa
     root = Path(root)
     try:
         for drive in drives:
-            staged, entry = _stage_drive(root, drive)
+            staged = staging(root) / f"{drive.name}.drive"
             try:
+                with room_in(root):
+                    entry = _stage_drive(staged, drive)
                 with locked(root, lock_timeout_s):
                     _commit(root, staged, entry)
             finally:
@@ -354,9 +356,8 @@ def write_drives(root: str | Path, drives: Iterable[Drive], lock_timeout_s: floa
         unstage(root)
 
 
-def _stage_drive(root: Path, drive: Drive) -> tuple[Path, dict]:
-    """The drive's files in a staging folder, and its manifest entry."""
-    staged = staging(root) / f"{drive.name}.drive"
+def _stage_drive(staged: Path, drive: Drive) -> dict:
+    """The drive's files in the staging folder `staged`; returns its manifest entry."""
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir(parents=True)
     if drive.frames_file:
@@ -370,7 +371,7 @@ def _stage_drive(root: Path, drive: Drive) -> tuple[Path, dict]:
     entry = {"name": drive.name, "frames": len(drive), "frame_shape": [3, *drive.frames.shape[1:3]],
              "units": {n: drive.signals[n].unit for n in names}, "hash": drive_hash(drive),
              "sha256": {name: file_sha256(staged / name) for name in FILES}, "meta": drive.meta}
-    return staged, json.loads(json.dumps(entry))  # as the manifest will hold it (lists, not tuples)
+    return json.loads(json.dumps(entry))  # as the manifest will hold it (lists, not tuples)
 
 
 def _commit(root: Path, staged: Path, entry: dict) -> None:
@@ -389,8 +390,12 @@ def _commit(root: Path, staged: Path, entry: dict) -> None:
     folder = next(f for k in range(len(used) + 1) if (f := entry["name"] + (f".{k}" if k else "")) not in used)
     shutil.rmtree(root / "drives" / folder, ignore_errors=True)  # an interrupted writer's, never committed
     (root / "drives").mkdir(parents=True, exist_ok=True)
-    os.replace(staged, root / "drives" / folder)
+    commit(staged, root / "drives" / folder)
     drives[at:at + 1] = [{**entry, "folder": folder}]
-    write_json(root / MANIFEST, manifest)
+    try:
+        write_json(root / MANIFEST, manifest)
+    except BaseException:  # a full disk: the cache left as it was, not with a folder no entry names
+        shutil.rmtree(root / "drives" / folder, ignore_errors=True)
+        raise
     if old and folder_of(old) != folder:
         shutil.rmtree(root / "drives" / folder_of(old), ignore_errors=True)

@@ -6,6 +6,8 @@ driving data is defined.
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +78,17 @@ class Drive:
 
     def __len__(self) -> int:
         return len(self.timestamps_s)
+
+
+# A number as a careful reader takes one from a text file: decimal, optionally signed, with an exponent;
+# not Python's extras ("1_000", "infinity"), which no logger or spreadsheet writes for a value.
+NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def finite_number(text: str) -> float | None:
+    """The finite number `text` spells (see NUMBER), or None."""
+    value = float(text) if NUMBER.fullmatch(text) else None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def not_finite(values: np.ndarray) -> tuple[int, str] | None:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from steer.data.cache import CachedDrive, FrameCache, locked, part_of, read_manifest, write_json
+from steer.data.cache import CachedDrive, FrameCache, locked, part_of, read_manifest
+from steer.durable import write_json
 from steer.errors import SteerError
 
 EXCLUSIONS = "exclusions.json"

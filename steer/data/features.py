@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from steer.data.cache import CachedDrive, FrameCache, part_of, read_manifest, write_json
+from steer.data.cache import CachedDrive, FrameCache, part_of, read_manifest
+from steer.durable import commit, write_json
 
 MANIFEST = "manifest.json"
 
@@ -96,5 +97,5 @@ def _write_drive(folder: Path, drive: CachedDrive, encoder: Encoder, chunk: int,
         progress.update(frames.shape[1])
     out.flush()
     del out
-    os.replace(tmp, folder / f"{drive.name}.npy")
+    commit(tmp, folder / f"{drive.name}.npy")
 

@@ -20,11 +20,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from steer.data.cache import write_drives, write_json
+from steer.data.cache import write_drives
 from steer.data.drive import SHORT_FRAMES, SIGNAL_UNITS, Drive, Signal
 from steer.drive import closed_loop as cl
 from steer.drive.judge import judge_on, road_judge, validation_roads
 from steer.drive.pilot import Pilot
+from steer.durable import write_json
 from steer.errors import SteerError
 from steer.models import load_model
 from steer.provenance import versions

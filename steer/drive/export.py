@@ -18,7 +18,7 @@ import onnx
 import torch
 from torch import nn
 
-from steer.data.cache import replacing
+from steer.durable import check_room, replacing
 from steer.models import SteerModel
 
 
@@ -33,10 +33,11 @@ class StepGraph(nn.Module):
 
 
 def export_onnx(model: SteerModel, out: str | Path) -> Path:
-    """Write the step graph of `model` to `out`."""
+    """Write the step graph of `model` to `out`; refused first where its weights would not fit."""
     model = model.eval()
     model.require_exportable()
     out = Path(out)
+    check_room(out.parent, sum(v.nbytes for v in model.state_dict().values()))
     state = model.initial_state(1)
     frame = torch.zeros(1, *model.frame_shape, dtype=torch.uint8)
     names = [f"state_{i}" for i in range(len(state))]

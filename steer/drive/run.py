@@ -12,9 +12,10 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from steer.data.cache import FrameCache, replacing
+from steer.data.cache import FrameCache
 from steer.data.exclusions import kept_drives
 from steer.drive.pilot import Pilot
+from steer.durable import replacing
 from steer.sources.images import read_image
 
 Frame = tuple[str, int, float, np.ndarray]  # drive, frame number, time (s), RGB uint8 (H, W, 3)

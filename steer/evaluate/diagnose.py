@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from steer.data.cache import CachedDrive, save_figure, write_json  # noqa: E402
+from steer.data.cache import CachedDrive  # noqa: E402
+from steer.durable import save_figure, write_json  # noqa: E402
 from steer.models import SteerModel, detach_state  # noqa: E402
 from steer.train.health import MEMORY_FRACTION, effective_memory, layer_grad_norms, watching, window_decay  # noqa: E402
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from steer.data.cache import FrameCache, replacing, write_json
+from steer.data.cache import FrameCache
 from steer.data.exclusions import Exclusions, excluded_note
+from steer.durable import replacing, write_json
 from steer.evaluate.metrics import scores_with_baselines
 from steer.evaluate.plots import plot_predictions
 from steer.evaluate.report import error_histogram, write_report

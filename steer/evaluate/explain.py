@@ -30,7 +30,8 @@ from captum.attr import InputXGradient  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-from steer.data.cache import CachedDrive, replacing, save_figure, write_json  # noqa: E402
+from steer.data.cache import CachedDrive  # noqa: E402
+from steer.durable import replacing, save_figure, write_json  # noqa: E402
 from steer.errors import SteerError  # noqa: E402
 from steer.models import SteerModel  # noqa: E402
 from steer.models.sequence import predict_sequence  # noqa: E402

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from steer.data.cache import save_figure  # noqa: E402
+from steer.durable import save_figure  # noqa: E402
 
 
 def plot_predictions(path: str | Path, drives: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from steer.data.cache import replacing, save_figure  # noqa: E402
+from steer.durable import replacing, save_figure  # noqa: E402
 
 
 def error_histogram(path: Path, truth: np.ndarray, preds: np.ndarray, targets: list[str], units: dict) -> None:

@@ -8,47 +8,53 @@ truth has a `public` column (as Udacity's Challenge 2 answer file does), the pub
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 
+from steer.data.drive import finite_number
 from steer.evaluate.metrics import errors
+from steer.sources.table import csv_rows
 
 
-def _read(path: Path, key: str) -> tuple[list[str], dict[str, dict[str, str]]]:
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        if key not in (reader.fieldnames or []):
-            raise ValueError(f"{path}: no key column {key!r}; it has {reader.fieldnames}")
-        rows: dict[str, dict[str, str]] = {}
-        for number, row in enumerate(reader, 2):
-            if row[key] in rows:
-                raise ValueError(f"{path} line {number}: {key} {row[key]} appears twice")
-            rows[row[key]] = row
-    return list(reader.fieldnames), rows
+def _read(path: Path, key: str) -> tuple[list[str], dict[str, tuple[int, dict[str, str]]]]:
+    """The columns of a CSV file and its rows by key, each with its line number."""
+    columns, table = csv_rows(path, [key])
+    rows: dict[str, tuple[int, dict[str, str]]] = {}
+    for number, row in table:
+        if row[key] in rows:
+            raise ValueError(f"{path} line {number}: {key} {row[key]} appears twice")
+        rows[row[key]] = (number, row)
+    return columns, rows
 
 
-def _values(rows: list[dict[str, str]], columns: list[str], path: Path) -> np.ndarray:
-    try:
-        values = np.array([[float(row[c]) for c in columns] for row in rows])
-    except ValueError:
-        raise ValueError(f"{path}: a value in {columns} is not a number") from None
-    if np.isnan(values).any():
-        raise ValueError(f"{path}: NaN in {columns}")
-    return values.reshape(len(rows), len(columns))
+def _number(text: str | None, column: str, number: int, path: Path) -> float:
+    if text is None:  # a row shorter than the header
+        raise ValueError(f"{path} line {number}: no cell for {column}")
+    value = finite_number(text)
+    if value is None:
+        raise ValueError(f"{path} line {number}: {column} is {text.strip()!r}, not a finite number")
+    return value
 
 
-def _nearest(truth_keys: list[str], pred_keys: list[str], tolerance: float, path: Path) -> list[str]:
+def _values(rows: list[tuple[int, dict[str, str]]], columns: list[str], path: Path) -> np.ndarray:
+    values = [[_number(row[c], c, number, path) for c in columns] for number, row in rows]
+    return np.array(values, dtype=np.float64).reshape(len(rows), len(columns))
+
+
+def _nearest(truth: dict[str, tuple[int, dict]], preds: dict[str, tuple[int, dict]], key: str, tolerance: float,
+             paths: tuple[Path, Path]) -> list[str]:
     """For each truth key (a number: a time), the prediction key nearest to it within `tolerance`."""
-    pred = np.array([float(k) for k in pred_keys])
-    order = np.argsort(pred)
+    pred_keys = list(preds)
+    pred = np.array([_number(k, key, preds[k][0], paths[0]) for k in pred_keys])
+    order = np.argsort(pred, kind="stable")
     matched = []
-    for key in truth_keys:
-        i = np.clip(np.searchsorted(pred[order], float(key)), 1, len(pred) - 1)
-        best = min(order[i - 1], order[i], key=lambda j: abs(pred[j] - float(key)))
-        if abs(pred[best] - float(key)) > tolerance:
-            raise ValueError(f"{path}: no prediction within {tolerance} of {key}")
+    for k in truth:
+        at = _number(k, key, truth[k][0], paths[1])
+        i = np.clip(np.searchsorted(pred[order], at), 1, len(pred) - 1)
+        best = min(order[i - 1], order[i], key=lambda j: abs(pred[j] - at))
+        if abs(pred[best] - at) > tolerance:
+            raise ValueError(f"{paths[0]}: no prediction within {tolerance} of {k} ({paths[1]} line {truth[k][0]})")
         matched.append(pred_keys[best])
     return matched
 
@@ -70,12 +76,12 @@ def score_files(predictions: str | Path, truth: str | Path, key: str = "frame_id
             raise ValueError(f"{predictions}: no prediction for {len(missing)} {key}(s) of {truth}, first {missing[0]}")
         matched = keys
     else:
-        matched = _nearest(keys, list(pred_rows), tolerance, predictions)
+        matched = _nearest(truth_rows, pred_rows, key, tolerance, (predictions, truth))
     y = _values([truth_rows[k] for k in keys], targets, truth)
     p = _values([pred_rows[k] for k in matched], targets, predictions)
     groups = {"all": np.ones(len(keys), bool)}
     if "public" in truth_columns:
-        public = np.array([truth_rows[k]["public"] == "1" for k in keys])
+        public = np.array([truth_rows[k][1]["public"] == "1" for k in keys])
         groups.update(public=public, private=~public)
     scores = {name: {"model": errors(y[m], p[m], targets), "zero": errors(y[m], np.zeros_like(y[m]), targets),
                      "frames": int(m.sum())} for name, m in groups.items()}

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from steer.data.cache import replacing
+from steer.durable import replacing
 
 TRUE, PRED, TEXT = (80, 200, 80), (60, 60, 230), (255, 255, 255)  # BGR
 

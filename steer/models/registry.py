@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -13,6 +12,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from steer.data.cache import file_sha256
+from steer.durable import commit
 from steer.models.base import SteerModel
 
 MODELS: dict[str, Callable[..., SteerModel]] = {}
@@ -46,10 +46,10 @@ def recover_checkpoint(folder: str | Path) -> Path:
     if folder.exists() or not old.exists():
         return folder
     if (tmp / "model.json").exists():
-        os.replace(tmp, folder)
+        commit(tmp, folder)
         shutil.rmtree(old)
     else:
-        os.replace(old, folder)
+        commit(old, folder)
     return folder
 
 

@@ -9,13 +9,14 @@ steer stores the opposite sign (positive = left), unit `1`; throttle and brake a
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 
 from steer.data.drive import Signal
 from steer.sources.registry import Option, Reader, Where
-from steer.sources.table import FrameTable, seconds
+from steer.sources.table import FrameTable, read_text, seconds
 
 LOG = "airsim_rec.txt"
 # what steer reads: the names AirSim's versions give the column
@@ -38,8 +39,8 @@ def read(folder: str | Path, image: int = 0) -> FrameTable:
     log = folder / LOG
     if not log.exists():
         raise FileNotFoundError(f"{folder}: no {LOG}")
-    with log.open(newline="") as f:
-        lines = [(n, row) for n, row in enumerate(csv.reader(f, delimiter="\t"), 1) if row]
+    text = csv.reader(io.StringIO(read_text(log), newline=""), delimiter="\t")
+    lines = [(n, row) for n, row in enumerate(text, 1) if row]
     if len(lines) < 2:
         raise ValueError(f"{log}: no rows below the header")
     header = [name.strip() for name in lines[0][1]]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from steer.data.cache import CachedDrive, replacing, save_figure, write_json
+from steer.data.cache import CachedDrive
 from steer.data.exclusions import add_ranges, runs
+from steer.durable import replacing, save_figure, write_json
 
 KINDS = ("frozen", "gap", "spike", "standstill", "saturated")
 # The fastest a driver turns the wheel, per unit of steering, per second: a quick hand-over-hand turn is

@@ -16,6 +16,7 @@ import numpy as np
 
 from steer.data.cache import locked, problem, read_manifest, unstage, write_drives
 from steer.data.drive import SHORT_FRAMES
+from steer.durable import check_room
 from steer.sources.registry import detect, fingerprint, reader
 from steer.sources.table import FrameTable, check_table, drive_spans, to_drives
 
@@ -55,6 +56,7 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
     damaged = _in_cache(out, digest, names, source)
     if damaged == []:
         return {"source": str(source), "skipped": "already in the cache", "source_hash": digest}
+    check_room(out, cache_bytes(tables, size))
     drives = []
     try:
         drives = to_drives(tables, size, crop, max_gap_s, out, processes, odd_frames == "resize")
@@ -80,6 +82,14 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
             "dropped": dict(dropped), **({"odd_frames_resized": resized} if resized else {}),
             **({"repaired": damaged} if damaged else {}),
             "short_drives": {d.name: len(d) for d in drives if len(d) < SHORT_FRAMES}, "source_hash": digest}
+
+
+def cache_bytes(tables: list[FrameTable], size: tuple[int, int]) -> int:
+    """What importing `tables` adds to a cache: their frames (uint8, 3 x size) and signals (a CSV cell
+    holds at most 25 bytes)."""
+    frames = sum(len(t.rows) for t in tables if t.images or t.video or t.decode)
+    cells = sum(len(t.rows) * (len(t.signals) + 1) for t in tables)
+    return frames * 3 * size[0] * size[1] + cells * 25
 
 
 def _in_cache(out: Path, digest: str, names: list[str], source: Path) -> list[str] | None:

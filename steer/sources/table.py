@@ -68,14 +68,23 @@ def read_text(path: Path) -> str:
 
 
 def csv_rows(path: Path, needed: list[str]) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """A CSV's column names and its rows as (line number, {column: text}); a missing column named, and
-    a file without rows refused."""
+    """A CSV's column names and its rows as (line number, {column: text}); refused, naming the file and
+    line: a missing or twice-named column, a row without a cell for a needed column, a file without rows."""
     reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
-    columns = list(reader.fieldnames or [])
-    missing = [c for c in needed if c not in columns]
-    if missing:
-        raise ValueError(f"{path}: no column {missing}; it has {columns}")
-    rows = list(enumerate(reader, 2))
+    try:
+        columns = list(reader.fieldnames or [])
+        twice = sorted({c for c in columns if c and columns.count(c) > 1})
+        if twice:
+            raise ValueError(f"{path} line 1: column {twice[0]!r} appears twice; which one is meant?")
+        missing = [c for c in needed if c not in columns]
+        if missing:
+            raise ValueError(f"{path}: no column {missing}; it has {columns}")
+        rows = [(reader.line_num, row) for row in reader]
+    except csv.Error as error:
+        raise ValueError(f"{path} line {reader.line_num}: {error}") from None
+    short = next((number for number, row in rows if any(row[c] is None for c in needed)), None)
+    if short is not None:
+        raise ValueError(f"{path} line {short}: fewer cells than the header's {len(columns)} columns")
     if not rows:
         raise ValueError(f"{path}: a header and no rows")
     return columns, rows

@@ -12,15 +12,16 @@ between the renames is finished or undone at the next load (`recover_checkpoint`
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from steer.data.cache import file_sha256
+from steer.durable import check_room, commit, room_in
+from steer.errors import SteerError
 from steer.models import SteerModel
 from steer.models.registry import recover_checkpoint
 
@@ -43,30 +44,44 @@ def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     return tensors, sd["param_groups"]
 
 
+def checkpoints_bytes(model: SteerModel, optimizer: torch.optim.Optimizer) -> int:
+    """The most bytes a fresh run's checkpoints hold at once: best, last, and the next last while it is
+    swapped in; each last with the optimizer's state (Adam keeps two tensors per trained parameter, SGD one)."""
+    weights = sum(v.nbytes for v in model.state_dict().values())
+    trained = sum(p.nbytes for group in optimizer.param_groups for p in group["params"])
+    slots = 2 if isinstance(optimizer, torch.optim.Adam) else 1
+    return 3 * weights + 2 * slots * trained
+
+
 def save_checkpoint(folder: str | Path, model: SteerModel, optimizer: torch.optim.Optimizer | None = None,
                     progress: dict | None = None) -> None:
+    """Write a checkpoint (resumable with `optimizer`) into `folder` beside the one it replaces, then swap
+    it in (see the module's docstring); refused, leaving the old one, where the disk cannot hold both."""
     folder = recover_checkpoint(folder)
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors, groups = _optimizer_tensors(optimizer) if optimizer is not None else ({}, [])
+    check_room(folder.parent, sum(v.nbytes for v in [*weights.values(), *tensors.values()]))
     try:
-        _write(tmp, model, optimizer, progress)
+        with room_in(folder.parent):
+            tmp.mkdir(parents=True)
+            _write(tmp, model, weights, (tensors, groups) if optimizer is not None else None, progress)
     except BaseException:  # Ctrl-C or a full disk: no half-written folder left beside the checkpoint
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = folder.with_name(folder.name + ".old")
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
+    commit(tmp, folder, old)
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _write(tmp: Path, model: SteerModel, optimizer: torch.optim.Optimizer | None, progress: dict | None) -> None:
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(weights, tmp / "model.safetensors")
-    if optimizer is not None:
-        tensors, groups = _optimizer_tensors(optimizer)
-        save_file(tensors, tmp / "optimizer.safetensors")
+def _write(tmp: Path, model: SteerModel, weights: dict[str, torch.Tensor],
+           optimizer_state: tuple[dict[str, torch.Tensor], list[dict]] | None, progress: dict | None) -> None:
+    # safetensors' bytes written by Python, not save_file: a full disk is then an OSError like any other write's
+    (tmp / "model.safetensors").write_bytes(save(weights))
+    if optimizer_state is not None:
+        tensors, groups = optimizer_state
+        (tmp / "optimizer.safetensors").write_bytes(save(tensors))
         (tmp / "progress.json").write_text(json.dumps({**(progress or {}), "param_groups": groups,
                                                        "sha256": file_sha256(tmp / "optimizer.safetensors")}, indent=1))
     spec = {"name": model.registry_name, "config": model.config(), "sha256": file_sha256(tmp / "model.safetensors")}
@@ -80,14 +95,15 @@ def load_optimizer(folder: str | Path, optimizer: torch.optim.Optimizer) -> dict
     try:
         progress = json.loads(path.read_text())
         if "sha256" in progress and file_sha256(tensors) != progress.pop("sha256"):
-            raise ValueError(f"{tensors} does not match the sha256 recorded in {path.name}: the optimizer state is "
+            raise SteerError(f"{tensors} does not match the sha256 recorded in {path.name}: the optimizer state is "
                              "damaged; train it again with --overwrite")
         state: dict[int, dict] = {}
         for key, value in load_file(tensors).items():
             pid, name = key.split(".", 1)
             state.setdefault(int(pid), {})[name] = value
         optimizer.load_state_dict({"state": state, "param_groups": progress.pop("param_groups")})
-    except (json.JSONDecodeError, SafetensorError, KeyError, RuntimeError) as error:
+    except (ValueError, SafetensorError, KeyError, RuntimeError, TypeError, AttributeError, IndexError) as error:
+        # damaged text, or JSON of another shape than the optimizer's (torch's words, kept short)
         raise ValueError(f"{folder}: the optimizer state does not load ({' '.join(str(error).split())[:200]}); "
                          "train it again with --overwrite") from None
     return progress

@@ -20,12 +20,13 @@ from tqdm import tqdm
 from steer.data.cache import CachedDrive, FrameCache, part_of, write_json
 from steer.data.exclusions import Exclusions
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
+from steer.durable import check_room
 from steer.models import SteerModel, create_model, detach_state, load_model, reset_state
 from steer.models.registry import recover_checkpoint
 from steer.models.sequence import autocast, predict_drives
 from steer.provenance import versions
 from steer.train.batches import BatchLoader, DeviceBatchLoader, fits_on_device
-from steer.train.checkpoint import load_optimizer, read_run, save_checkpoint
+from steer.train.checkpoint import checkpoints_bytes, load_optimizer, read_run, save_checkpoint
 from steer.train.config import TrainConfig, check_model, flag
 from steer.train.distributed import World, join, leave
 from steer.train.health import Health
@@ -234,6 +235,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, ju
         check_resumable(config, out, split, cache)
     model, optimizer, first_epoch, best, bad_epochs = _start(config, cache, train_drives, out, resume)
     check_config(config, model)
+    if not first_epoch:
+        check_room(out, checkpoints_bytes(model, optimizer))
     if overwrite and world.main:
         remove_run(out)
     out.mkdir(parents=True, exist_ok=True)
