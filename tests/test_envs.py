@@ -3,7 +3,6 @@ expert), and CarRacing-v3 where gymnasium with box2d is installed."""
 import csv
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 

@@ -45,7 +45,8 @@ def open_env(args: argparse.Namespace):
     if not args.expert:
         return EnvAdapter(spec)
     module, _, name = args.expert.partition(":")  # a file given here is found from here, not from the spec
-    return EnvAdapter(replace(spec, expert=f"{Path(module).resolve()}:{name}" if module.endswith(".py") else args.expert))
+    expert = f"{Path(module).resolve()}:{name}" if module.endswith(".py") else args.expert
+    return EnvAdapter(replace(spec, expert=expert))
 
 
 def run(args: argparse.Namespace) -> None:

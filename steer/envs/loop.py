@@ -116,8 +116,9 @@ def episode_scores(e: Episode) -> dict:
 
 def overall(per_episode: list[dict]) -> dict:
     returns = np.array([s["return"] for s in per_episode])
-    found = {"return_mean": float(returns.mean()), "return_std": float(returns.std()), "return_min": float(returns.min()),
-             "episodes": len(per_episode), "steps_mean": float(np.mean([s["steps"] for s in per_episode]))}
+    found = {"return_mean": float(returns.mean()), "return_std": float(returns.std()),
+             "return_min": float(returns.min()), "episodes": len(per_episode),
+             "steps_mean": float(np.mean([s["steps"] for s in per_episode]))}
     if "departures" in per_episode[0]:
         found.update(departures=sum(s["departures"] for s in per_episode),
                      off_lane_pct=float(np.mean([s["off_lane_pct"] for s in per_episode])))

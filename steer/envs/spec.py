@@ -104,8 +104,11 @@ def spec_of(raw: dict, folder: Path, where: str) -> EnvSpec:
                    raw.get("departure"), signals, str(folder))
 
 
+AXIS_KEYS = {"index", "sign", "scale"}
+
+
 def _axis(value: Any, where: str) -> Axis:
-    if not isinstance(value, dict) or not isinstance(value.get("index"), int) or set(value) - {"index", "sign", "scale"}:
+    if not isinstance(value, dict) or not isinstance(value.get("index"), int) or set(value) - AXIS_KEYS:
         raise SteerError(f"{where}: expected {{\"index\": N, \"sign\": 1 or -1, \"scale\": S}}, got {value!r}")
     axis = Axis(value["index"], float(value.get("sign", 1)), float(value.get("scale", 1)))
     if axis.sign not in (1.0, -1.0) or not axis.scale > 0:

@@ -12,6 +12,7 @@ from steer.data.cache import replacing
 from steer.envs.loop import Episode, departures
 from steer.evaluate.video import PRED, TEXT, TRUE, _wheel, _writer
 
+
 def episode_frame(episode: Episode, i: int, scale: int = 4) -> np.ndarray:
     image = cv2.resize(cv2.cvtColor(episode.frames[i], cv2.COLOR_RGB2BGR), None, fx=scale, fy=scale,
                        interpolation=cv2.INTER_NEAREST)
