@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 WHEELBASE = 3.24  # between CarRacing's front and rear wheel positions (162 units at SIZE 0.02)
-LOOKAHEAD = 4  # track points ahead of the nearest one (3.5 m apart): the pursued point
-SPEED_FAST, SPEED_SLOW = 90, 45  # target speed on straights and in the sharpest bends (Box2D m/s)
-BEND_AHEAD = 12  # track points ahead over which the bend is measured
+LOOKAHEAD = 5  # track points ahead of the nearest one (3.5 m apart): the pursued point
+SPEED_FAST, SPEED_SLOW = 110.0, 40.0  # target speed on straights and in the sharpest bends (Box2D m/s)
+BEND_AHEAD = 20  # track points ahead over which the bend is measured
 BEND_FULL = 1.0  # a heading change (rad) over those points that calls for the slow speed
-STEER_GAIN = 2.5  # the wheels turn toward the action at a limited rate: ask for more than the arc needs
+STEER_GAIN = 2.0  # the wheels turn toward the action at a limited rate: ask for more than the arc needs
 HALF_WIDTH = 40 / 6.0  # CarRacing's TRACK_WIDTH: the road's half width
 
 

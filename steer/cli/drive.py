@@ -40,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("an environment instead of the synthetic world (--roads, --seconds and the "
                                  "world's options do not apply; --seed: episode k is reset with SEED + k)")
     add_env_options(group, required=False)
+    group.add_argument("--references", action=argparse.BooleanOptionalAction, default=True,
+                       help="the expert and zero steering on the same episodes too (--no-references: the model alone)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -106,7 +108,8 @@ def drive_env(args: argparse.Namespace) -> None:
     model = el.ModelDriver(pilot, full)
     print(f"{args.episodes} episodes of {adapter.spec.name} from seed {args.seed}, "
           f"{'full' if full else 'lateral'} control: {note}")
-    result = el.evaluate(adapter, {str(args.checkpoint): model, **el.references(adapter)}, seeds, full, args.max_steps)
+    references = el.references(adapter) if args.references else {}
+    result = el.evaluate(adapter, {str(args.checkpoint): model, **references}, seeds, full, args.max_steps)
     print(el.per_episode_table(result) + "\n\n" + el.table({name: d["overall"] for name, d in result.items()}))
     if args.video:
         from steer.envs.video import write_episode

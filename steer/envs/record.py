@@ -58,7 +58,7 @@ def record_episode(adapter: EnvAdapter, seed: int, size: tuple[int, int], dart: 
     if bad := out_of_range(signals, limits):
         key, row, limit = bad
         raise SteerError(f"drive {name} frame {row}: " + range_message(
-            key, signals[key], row, limit, f"the steering scale of env {spec.name}'s spec"))
+            key, signals[key], row, limit, f"with the scale or unit of {key} in env {spec.name}'s spec"))
     meta = {"source": "env", "env": spec.name, "spec": spec.record(), "spec_hash": spec.digest(), "seed": seed,
             "expert": spec.expert, "dart": asdict(dart), "return": float(signals["reward"].values.sum()),
             "steps": len(rows), "ended": ended, "size": list(size), "crop": list(spec.crop), "fps": spec.fps,
