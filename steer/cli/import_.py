@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from steer.cli.common import add_cache_writer_options, crop, read_json_file, size
+from steer.cli.common import add_cache_writer_options, crop, size
 from steer.sources.registry import Option, readers
 
 HELP = "import recordings into a frame cache"
@@ -55,6 +55,7 @@ def _options() -> dict[Option, list[str]]:
 
 
 def run(args: argparse.Namespace) -> None:
+    from steer.data.cache import read_json_file
     from steer.sources.importer import import_recording
 
     options = read_json_file(args.config) if args.config else {}

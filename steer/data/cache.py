@@ -230,6 +230,20 @@ def write_json(path: Path, data: dict | list) -> None:
         tmp.write_text(json.dumps(data, indent=1))
 
 
+def read_json_file(path: str | Path, flag: str = "--config") -> dict:
+    """A JSON object from a file the user named; a broken one is refused naming the file and line."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise SteerError(f"{flag} {path}: no such file") from None
+    except json.JSONDecodeError as error:
+        raise SteerError(f"{flag} {path} line {error.lineno}: not JSON ({error.msg})") from None
+    if not isinstance(value, dict):
+        raise SteerError(f"{flag} {path}: expected a JSON object, found {type(value).__name__}")
+    return value
+
+
 def save_figure(fig: Figure, path: str | Path, dpi: int = 80) -> None:
     """Lay out, write (under a temporary name, renamed when complete) and close a matplotlib figure."""
     import matplotlib.pyplot as plt  # here, not above: opening a cache should not load matplotlib

@@ -71,7 +71,7 @@ KEYS = {"name", "env", "kwargs", "observation", "crop", "fps", "steering", "thro
 
 def load_spec(path: str | Path, flag: str = "--env") -> EnvSpec:
     """The spec in a JSON file, every key checked; a wrong one is refused naming the file and the key."""
-    from steer.cli.common import read_json_file
+    from steer.data.cache import read_json_file
 
     path = Path(path)
     raw = read_json_file(path, flag)
