@@ -2,7 +2,7 @@
 fixed action in the same run: the loop adds the expert (for the pedals), the crop and resize, the model's
 streaming step and the action's conversion.
 
-    SDL_VIDEODRIVER=dummy .venv/bin/python bench/env.py [--spec examples/carracing.json --steps 300 --repeats 3]
+    SDL_VIDEODRIVER=dummy .venv/bin/python bench/env.py [--spec examples/envs/carracing.json --steps 300 --repeats 3]
 
 Needs the spec's env (CarRacing-v3: pip install -e '.[gym]'). Untrained pilotnet and cnn-lstm at the cache
 size the example records (84x96); the median over `--repeats`.
@@ -45,7 +45,7 @@ def _loop_s(adapter: EnvAdapter, checkpoint: Path, steps: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--spec", default=str(Path(__file__).parents[1] / "examples" / "carracing.json"))
+    parser.add_argument("--spec", default=str(Path(__file__).parents[1] / "examples" / "envs" / "carracing.json"))
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", default="84x96")

@@ -244,7 +244,7 @@ def test_carracing_records_and_drives_through_the_example_spec(tmp_path):
     pytest.importorskip("Box2D", reason="CarRacing-v3 needs gymnasium[box2d]: pip install -e '.[gym]'")
     pytest.importorskip("gymnasium", reason="CarRacing-v3 needs gymnasium[box2d]: pip install -e '.[gym]'")
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    adapter = EnvAdapter(load_spec(EXAMPLES / "carracing.json"))
+    adapter = EnvAdapter(load_spec(EXAMPLES / "envs" / "carracing.json"))
     drive = record_episode(adapter, 7, (84, 96), max_steps=60)
     assert drive.frames.shape == (60, 84, 96, 3) and drive.meta["source_shape"] == [96, 96]
     steering = drive.signals["steering"].values

@@ -1,4 +1,4 @@
-"""CarRacing-v3 for `steer record` and `steer drive --env` (examples/carracing.json declares it): an
+"""CarRacing-v3 for `steer record` and `steer drive --env` (examples/envs/carracing.json declares it): an
 expert that drives by pure pursuit on the track's centre line, the car's speed and whether it has
 left the road, each read from `env.unwrapped` (the track, the car's Box2D body).
 
