@@ -109,7 +109,8 @@ def drive_env(args: argparse.Namespace) -> None:
     print(f"{args.episodes} episodes of {adapter.spec.name} from seed {args.seed}, "
           f"{'full' if full else 'lateral'} control: {note}")
     references = el.references(adapter) if args.references else {}
-    result = el.evaluate(adapter, {str(args.checkpoint): model, **references}, seeds, full, args.max_steps)
+    result = el.evaluate(adapter, {str(args.checkpoint): model, **references}, seeds, full, args.max_steps,
+                         lambda line: print(line, flush=True))
     print(el.per_episode_table(result) + "\n\n" + el.table({name: d["overall"] for name, d in result.items()}))
     if args.video:
         from steer.envs.video import write_episode

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -126,11 +126,15 @@ def overall(per_episode: list[dict]) -> dict:
 
 
 def evaluate(adapter: EnvAdapter, drivers: dict[str, Driver], seeds: list[int], full: bool = False,
-             max_steps: int = 0) -> dict:
-    """Every driver on every seed: per episode and overall."""
+             max_steps: int = 0, say: Callable[[str], None] | None = None) -> dict:
+    """Every driver on every seed: per episode and overall; `say` is told each episode's return as it ends."""
     result = {}
     for name, driver in drivers.items():
-        per = {str(s): episode_scores(drive_episode(adapter, s, driver, full, max_steps)) for s in seeds}
+        per = {}
+        for seed in seeds:
+            per[str(seed)] = episode_scores(drive_episode(adapter, seed, driver, full, max_steps))
+            if say:
+                say(f"{name}, seed {seed}: return {per[str(seed)]['return']:.1f} in {per[str(seed)]['steps']} steps")
         result[name] = {"overall": overall(list(per.values())), "per_episode": per}
     return result
 
