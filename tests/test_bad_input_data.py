@@ -13,7 +13,7 @@ from test_sources import _catalog, _challenge2, _jpeg, _row, _sim, _video_log
 from steer.cli import main
 from steer.data.cache import FrameCache
 
-TINY = ["--size", "12x16", "--processes", "1"]
+TINY = ["--size", "12x16", "--stretch", "--processes", "1"]
 
 
 def _sim_rows(tmp: Path, *rows: str, header: str | None = None) -> Path:
@@ -43,7 +43,8 @@ def _generic(tmp: Path, lines: list[str], header: str = "t,wheel,v,thr") -> Path
     return folder
 
 
-GENERIC = ["--format", "generic", "--time", "t", "--signals", "steering=wheel:rad,speed=v:m/s,throttle=thr:1"]
+GENERIC = ["--format", "generic", "--time", "t", "--signals", "steering=wheel:rad,speed=v:m/s,throttle=thr:1",
+           "--signals-only"]
 
 
 def _sully(tmp: Path, lines: list[str]) -> Path:
@@ -189,7 +190,7 @@ def _corrupt_jpeg_in_a_worker(tmp):
                         "user/angle": 0.1, "user/throttle": 0.2})
     folder = _catalog(tmp / "tub", records, [])
     (folder / "images" / "120_cam_image_array_.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
-    return ["import", folder, "--size", "12x16", "--processes", "2"], ("120_cam_image_array_.jpg",)
+    return ["import", folder, "--size", "12x16", "--stretch", "--processes", "2"], ("120_cam_image_array_.jpg",)
 
 
 def _empty_image(tmp):
@@ -398,7 +399,7 @@ def _world_replay_no_speed(tmp):  # DeepPicar logs steering only
 
 def _world_replay_normalised_steering(tmp):
     cache = tmp / "signals"
-    main(["import", str(_sim_rows(tmp, _row(0), _row(100))), "--out", str(cache), "--size", "12x16"])
+    main(["import", str(_sim_rows(tmp, _row(0), _row(100))), "--out", str(cache), "--size", "12x16", "--stretch"])
     return ["world", "--replay", cache], ("drive sim", "--steering-rad-per-unit")
 
 

@@ -61,10 +61,12 @@ def _ended_well(results: list[tuple[int, str]]) -> None:
 @pytest.mark.parametrize("trials", TRIALS)
 def test_two_imports_of_one_source_at_once_equal_one(tmp_path, trials):
     source, _ = _two_sims(tmp_path)
-    main(["import", str(source), "--out", str(tmp_path / "sequential"), "--size", "12x16", "--processes", "1"])
+    main(["import", str(source), "--out", str(tmp_path / "sequential"), "--size", "12x16", "--stretch",
+          "--processes", "1"])
     for trial in range(trials):
         cache = tmp_path / f"cache{trial}"
-        _ended_well(_at_once(*[["import", source, "--out", cache, "--size", "12x16", "--processes", "1"]] * 2))
+        _ended_well(_at_once(*[["import", source, "--out", cache, "--size", "12x16", "--stretch",
+                                "--processes", "1"]] * 2))
         assert contents(cache) == contents(tmp_path / "sequential")
         assert not any(verify(cache).values())
 
@@ -74,10 +76,10 @@ def test_imports_of_two_sources_at_once_equal_one_after_the_other(tmp_path, tria
     first, second = _two_sims(tmp_path)
     sequential = tmp_path / "sequential"
     for source in (first, second):
-        main(["import", str(source), "--out", str(sequential), "--size", "12x16", "--processes", "1"])
+        main(["import", str(source), "--out", str(sequential), "--size", "12x16", "--stretch", "--processes", "1"])
     for trial in range(trials):
         cache = tmp_path / f"cache{trial}"
-        _ended_well(_at_once(*[["import", s, "--out", cache, "--size", "12x16", "--processes", "1"]
+        _ended_well(_at_once(*[["import", s, "--out", cache, "--size", "12x16", "--stretch", "--processes", "1"]
                                for s in (first, second)]))
         assert by_drive(cache) == by_drive(sequential) and len(by_drive(cache)) == 3
         assert not any(verify(cache).values())
@@ -88,7 +90,7 @@ def test_a_world_and_an_import_at_once_share_one_cache(tmp_path):
     source, _ = _two_sims(tmp_path)
     cache = tmp_path / "cache"
     world = ["world", "--out", cache, "--drives", "3", "--frames", "8", "--size", "12x16", "--processes", "1"]
-    _ended_well(_at_once(world, ["import", source, "--out", cache, "--size", "12x16", "--processes", "1"]))
+    _ended_well(_at_once(world, ["import", source, "--out", cache, "--size", "12x16", "--stretch", "--processes", "1"]))
     assert sorted(by_drive(cache)) == ["sim-a-00", "sim-a-01", "world-0-000", "world-0-001", "world-0-002"]
     assert not any(verify(cache).values())
 
@@ -107,7 +109,7 @@ def big_tub(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def uninterrupted(big_tub, tmp_path_factory) -> dict[str, bytes]:
     cache = tmp_path_factory.mktemp("clean") / "cache"
-    main(["import", str(big_tub), "--out", str(cache), "--size", "33x100", "--processes", "2"])
+    main(["import", str(big_tub), "--out", str(cache), "--size", "33x100", "--stretch", "--processes", "2"])
     return contents(cache)
 
 
@@ -137,7 +139,8 @@ def _staged(cache: Path) -> list[Path]:
 def _interrupt(big_tub: Path, cache: Path, how: signal.Signals, rng: random.Random) -> subprocess.Popen:
     """Start an import, wait until its workers decode into staged files, then signal it at a random moment:
     Ctrl-C as a terminal sends it, to the whole process group; SIGKILL to the parent alone."""
-    proc = steer("import", big_tub, "--out", cache, "--size", "33x100", "--processes", "2", start_new_session=True)
+    proc = steer("import", big_tub, "--out", cache, "--size", "33x100", "--stretch", "--processes", "2",
+                 start_new_session=True)
     while not _staged(cache) and proc.poll() is None:
         time.sleep(0.01)
     time.sleep(rng.uniform(0, rng.choice([0.05, 0.8])))  # half the time while the workers are being born
@@ -165,7 +168,7 @@ def test_an_interrupted_import_leaves_nothing_behind_and_the_rerun_equals_an_uni
         if how == signal.SIGINT and proc.returncode != 0:  # 0: it had finished before the signal came
             assert proc.returncode == 130 and err.strip() == "steer import: interrupted", err
             assert not _staged(cache)
-        rerun = steer("import", big_tub, "--out", cache, "--size", "33x100", "--processes", "2")
+        rerun = steer("import", big_tub, "--out", cache, "--size", "33x100", "--stretch", "--processes", "2")
         assert rerun.wait(timeout=HANG_S) == 0, rerun.communicate()[1]
         assert not _staged(cache)
         assert contents(cache) == uninterrupted
@@ -174,25 +177,25 @@ def test_an_interrupted_import_leaves_nothing_behind_and_the_rerun_equals_an_uni
 def test_a_second_writer_waits_then_refuses_naming_the_cache_and_the_holder(tmp_path, refuse):
     source, _ = _two_sims(tmp_path)
     cache = tmp_path / "cache"
-    main(["import", str(source), "--out", str(cache), "--size", "12x16", "--processes", "1"])
+    main(["import", str(source), "--out", str(cache), "--size", "12x16", "--stretch", "--processes", "1"])
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from steer.data.cache import locked\n"
                                "with locked(sys.argv[1]):\n print('holding', flush=True); time.sleep(60)", cache],
                               env=ENV, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "holding"
         other = _sim(tmp_path / "c" / "other", [_row(0), _row(100)])
-        refuse(["import", other, "--out", cache, "--size", "12x16", "--lock-timeout", "0.2"], tmp_path,
+        refuse(["import", other, "--out", cache, "--size", "12x16", "--stretch", "--lock-timeout", "0.2"], tmp_path,
                f"the frame cache {cache} is locked by process {holder.pid}", "--lock-timeout")
     finally:
         holder.kill()
         holder.wait()
-    main(["import", str(other), "--out", str(cache), "--size", "12x16", "--processes", "1"])  # free again
+    main(["import", str(other), "--out", str(cache), "--size", "12x16", "--stretch", "--processes", "1"])  # free again
     assert len(FrameCache(cache).drives) == 3
 
 
 def _cache(tmp: Path) -> Path:
     source, _ = _two_sims(tmp)
-    main(["import", str(source), "--out", str(tmp / "cache"), "--size", "12x16", "--processes", "1"])
+    main(["import", str(source), "--out", str(tmp / "cache"), "--size", "12x16", "--stretch", "--processes", "1"])
     return tmp / "cache"
 
 
@@ -208,7 +211,8 @@ def test_verify_finds_flipped_bytes_and_a_reimport_repairs_them(tmp_path, capfd,
     assert len(FrameCache(cache).drives) == 2  # opening checks shapes, not contents
     refuse(["verify", cache], tmp_path, "1 of 2 drives", "sim-a-01", "import")
     assert "does not match the sha256" in verify(cache)["sim-a-01"] and verify(cache)["sim-a-00"] is None
-    main(["import", str(tmp_path / "a" / "sim-a"), "--out", str(cache), "--size", "12x16", "--processes", "1"])
+    main(["import", str(tmp_path / "a" / "sim-a"), "--out", str(cache), "--size", "12x16", "--stretch",
+          "--processes", "1"])
     assert json.loads(capfd.readouterr().out)["repaired"] == ["sim-a-01"]  # not "already in the cache"
     assert not any(verify(cache).values())
     assert sorted(p.name for p in (cache / "drives").iterdir()) == ["sim-a-00", "sim-a-01.1"]  # the old one gone

@@ -37,7 +37,7 @@ def test_files_in_name_order_with_units_and_sign(tmp_path):
     assert str(table.rows[5]) == f"{tmp_path / 'il' / 'data_00001.h5'} row 0"
     some = table.decode(table.video_frames[[1, 6, 7]], (22, 50), (0, 0), 1)  # the rows a check left, say
     assert np.array_equal(some[:, 0, 0, 0], [10, 10, 20])
-    main(["import", str(tmp_path / "il"), "--out", str(tmp_path / "cache"), "--size", "22x50"])
+    main(["import", str(tmp_path / "il"), "--out", str(tmp_path / "cache"), "--size", "22x50", "--stretch"])
     drive, = FrameCache(tmp_path / "cache").drives
     assert np.array_equal(drive.frames[:, 0, 0, 0], 10 * np.tile(np.arange(5), 2))
 

@@ -62,7 +62,7 @@ def test_a_route_of_two_segments_is_one_drive_with_frames_in_order(tmp_path, rng
     assert np.abs(table.signals["speed"].values - np.interp(frame_t, t, speed)).max() < 1e-12
     assert (table.signals["steering"].unit, table.signals["speed"].unit) == ("rad", "m/s")
     assert str(table.rows[6]) == f"{route / '8' / 'global_pose' / 'frame_times'} frame 0"
-    main(["import", str(route), "--out", str(tmp_path / "cache"), "--size", "12x16"])
+    main(["import", str(route), "--out", str(tmp_path / "cache"), "--size", "12x16", "--stretch"])
     drive, = FrameCache(tmp_path / "cache").drives
     grey = drive.frames.astype(float).mean(axis=(1, 2, 3))
     assert np.abs(grey - 20 * np.arange(11) % 250).max() < 4  # every frame of both videos, in order

@@ -58,7 +58,8 @@ def test_two_bags_of_one_drive_read_as_one_with_every_report_interpolated(tmp_pa
     assert {table.signals[k].unit for k in ("steering", "speed", "torque", "throttle")} == {"rad", "m/s", "N*m", "1"}
     assert [(w.file.name, w.number) for w in table.rows[half - 2:half]] == [("2016-11-18-part-a.bag", half - 1),
                                                                             ("2016-11-18-part-b.bag", 0)]
-    main(["import", str(tmp_path / "drive"), "--out", str(tmp_path / "cache"), "--size", "12x16", "--processes", "2"])
+    main(["import", str(tmp_path / "drive"), "--out", str(tmp_path / "cache"), "--size", "12x16", "--stretch",
+          "--processes", "2"])
     drive, = FrameCache(tmp_path / "cache").drives
     assert np.array_equal(drive.frames, _frames(table, (12, 16)).transpose(0, 3, 1, 2))  # 2 processes = 1
     assert drive.name == "drive-center"

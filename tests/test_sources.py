@@ -75,10 +75,11 @@ def test_drives_split_at_gaps_and_backward_steps():
 
 def test_import_twice_is_a_no_op(tmp_path):
     folder = _sim(tmp_path / "sim", [_row(0), _row(100), _row(200)])
-    first = import_recording(folder, tmp_path / "cache", size=(33, 100))
+    first = import_recording(folder, tmp_path / "cache", size=(33, 100), stretch=True)
     assert first["frames"] == 3
     assert FrameCache(tmp_path / "cache").drives[0].frames.shape == (3, 3, 33, 100)
-    assert import_recording(folder, tmp_path / "cache", size=(33, 100))["skipped"] == "already in the cache"
+    again = import_recording(folder, tmp_path / "cache", size=(33, 100), stretch=True)
+    assert again["skipped"] == "already in the cache"
 
 
 def _tub_v2(folder: Path, deleted: list[int]) -> Path:
@@ -112,7 +113,7 @@ def test_decoding_on_two_processes_equals_one_and_a_bad_image_leaves_nothing(tmp
     cv2.resize(np.zeros((2000, 2000, 3), np.uint8), (999, 999))  # OpenCV's threads run before the fork
     caches = [tmp_path / f"cache{n}" for n in (1, 2)]
     for n, cache in zip((1, 2), caches):
-        main(["import", str(folder), "--out", str(cache), "--size", "12x16", "--processes", str(n)])
+        main(["import", str(folder), "--out", str(cache), "--size", "12x16", "--stretch", "--processes", str(n)])
     one, two = (FrameCache(c).drives for c in caches)
     assert [(d.name, len(d)) for d in two] == [("tub-00", 180), ("tub-01", 120)]
     for a, b in zip(one, two):
@@ -122,7 +123,7 @@ def test_decoding_on_two_processes_equals_one_and_a_bad_image_leaves_nothing(tmp
     broken = folder / "images" / "290_cam_image_array_.jpg"
     broken.write_bytes(broken.read_bytes()[:100])
     with pytest.raises(BadImage, match=broken.name):
-        import_recording(folder, tmp_path / "cache3", size=(12, 16), processes=2)
+        import_recording(folder, tmp_path / "cache3", size=(12, 16), processes=2, stretch=True)
     assert list((tmp_path / "cache3").rglob("*")) == []  # no manifest, no staged frames
 
 
@@ -163,7 +164,7 @@ def test_donkey_real_tubs(tmp_path):
     assert len(garage.images) == 383 and garage.dropped == {"records driven by the autopilot (local)": 17}
     report = import_recording(SHARED / "donkey" / "garage", tmp_path / "cache")
     cache = FrameCache(tmp_path / "cache")
-    assert report["frames"] == 383 and all(d.frames.shape[1:] == (3, 66, 200) for d in cache.drives)
+    assert report["frames"] == 383 and all(d.frames.shape[1:] == (3, 66, 88) for d in cache.drives)  # 160x120 kept
     assert len(cache.drives) > 1  # several drives appended under one numbering
 
 
@@ -249,9 +250,9 @@ def test_sullychen_real_folder(tmp_path):
 def test_two_sources_with_the_same_drive_names_are_refused(tmp_path):
     first = _sim(tmp_path / "a" / "sim", [_row(0), _row(100)])
     second = _sim(tmp_path / "b" / "sim", [_row(0), _row(100), _row(200)])
-    import_recording(first, tmp_path / "cache", size=(33, 100))
+    import_recording(first, tmp_path / "cache", size=(33, 100), stretch=True)
     with pytest.raises(ValueError, match="already holds drives named \\['sim'\\]"):
-        import_recording(second, tmp_path / "cache", size=(33, 100))
+        import_recording(second, tmp_path / "cache", size=(33, 100), stretch=True)
     assert len(FrameCache(tmp_path / "cache").drives[0]) == 2  # the first import is untouched
 
 
@@ -346,11 +347,11 @@ def test_generic_images_and_bad_specs(tmp_path):
     table = generic.read(folder, signals="speed=kmh:km/h,steering=steer:rad", frames="img", frame="file", fps=10)
     assert np.allclose(table.signals["speed"].values, [10, 20, 0]) and len(table.images) == 3
     with pytest.raises(ValueError, match="unknown unit 'furlong'"):
-        generic.read(folder, signals="speed=kmh:furlong", fps=10)
+        generic.read(folder, signals="speed=kmh:furlong", fps=10, signals_only=True)
     with pytest.raises(ValueError, match="no column \\['wheel'\\]"):
-        generic.read(folder, signals="steering=wheel:deg", fps=10)
+        generic.read(folder, signals="steering=wheel:deg", fps=10, signals_only=True)
     with pytest.raises(ValueError, match="time column or the frame rate"):
-        generic.read(folder, signals="steering=steer:rad")
+        generic.read(folder, signals="steering=steer:rad", signals_only=True)
 
 
 def test_an_interrupted_import_is_done_again(tmp_path, monkeypatch):
@@ -368,14 +369,14 @@ def test_an_interrupted_import_is_done_again(tmp_path, monkeypatch):
 
     monkeypatch.setattr(cache_module, "_commit", crash_on_second)
     with pytest.raises(KeyboardInterrupt):
-        import_recording(folder, tmp_path / "cache", size=(33, 100))
+        import_recording(folder, tmp_path / "cache", size=(33, 100), stretch=True)
     monkeypatch.setattr(cache_module, "_commit", commit)
     assert [d.name for d in FrameCache(tmp_path / "cache").drives] == ["sim-00"]
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [".lock", "drives", "manifest.json"]
     assert sorted(p.name for p in (tmp_path / "cache" / "drives").iterdir()) == ["sim-00"]  # nothing staged left
-    report = import_recording(folder, tmp_path / "cache", size=(33, 100))
+    report = import_recording(folder, tmp_path / "cache", size=(33, 100), stretch=True)
     assert report["frames"] == 4 and len(FrameCache(tmp_path / "cache").drives) == 2
-    assert "skipped" in import_recording(folder, tmp_path / "cache", size=(33, 100))
+    assert "skipped" in import_recording(folder, tmp_path / "cache", size=(33, 100), stretch=True)
 
 
 def test_udacity_raw_export_interpolates_steering_onto_frame_times(tmp_path):
@@ -397,3 +398,53 @@ def test_udacity_raw_export_interpolates_steering_onto_frame_times(tmp_path):
     (folder / "steering.csv").write_text("\n".join(steering[:3] + steering[2:3] + steering[3:]) + "\n")
     with pytest.raises(ValueError, match="steering.csv line 4: time does not increase"):
         udacity.read(folder)
+
+
+def _episodes(folder: Path, count: int) -> list[Path]:
+    """`count` episode folders of 3 PNG frames (96x96) and a CSV each, as a user saves an env's episodes."""
+    found = []
+    for k in range(count):
+        episode = folder / f"ep{k}"
+        for i in range(3):
+            _jpeg(episode / "img" / f"{i}.png", value=40 * i, size=(96, 96))
+        (episode / "log.csv").write_text("file,t,steer\n0.png,0,0.1\n1.png,0.02,0.2\n2.png,0.04,0.3\n")
+        found.append(episode)
+    return found
+
+
+GENERIC_EPISODE = ["--format", "generic", "--frames", "img", "--frame", "file", "--time", "t",
+                   "--signals", "steering=steer:rad", "--processes", "1"]
+
+
+def test_import_keeps_the_aspect_refuses_a_stretch_unless_asked_and_sums_up_several_sources(tmp_path, refuse,
+                                                                                            capfd):
+    from steer.cli import main
+
+    episodes = _episodes(tmp_path / "rec", 2)
+    refuse(["import", episodes[0], "--out", tmp_path / "c", "--size", "66x200", "--crop", "0,0.125", *GENERIC_EPISODE],
+           tmp_path, "--size 66x200", "96x96", "--size 66x75", "--stretch")
+    main(["import", *map(str, episodes), "--out", str(tmp_path / "c"), "--crop", "0,0.125", *GENERIC_EPISODE])
+    out = capfd.readouterr().out
+    assert out.strip().splitlines()[-1] == (f"2 sources into {tmp_path / 'c'}: 2 drives, 6 rows, 6 frames, 0 rows "
+                                            "left out on purpose, 0 sources already in the cache")
+    cache = FrameCache(tmp_path / "c")
+    assert {d.frames.shape[1:] for d in cache.drives} == {(3, 66, 75)}  # 96x84 after the crop, its aspect kept
+    assert all(e["meta"]["source_shape"] == [96, 96] for e in cache.manifest["drives"])
+    main(["import", str(episodes[0]), "--out", str(tmp_path / "s"), "--size", "66x200", "--stretch",
+          *GENERIC_EPISODE])
+    assert FrameCache(tmp_path / "s").drives[0].frames.shape[1:] == (3, 66, 200)
+
+
+def test_generic_without_frames_is_refused_unless_signals_only_and_then_the_manifest_says_so(tmp_path, refuse):
+    from steer.cli import main
+
+    episode, = _episodes(tmp_path / "rec", 1)
+    signals = ["--format", "generic", "--time", "t", "--signals", "steering=steer:rad"]
+    refuse(["import", episode, "--out", tmp_path / "c", *signals], tmp_path, "--frames", "--signals-only")
+    main(["import", str(episode), "--out", str(tmp_path / "c"), *signals, "--signals-only"])
+    entry, = FrameCache(tmp_path / "c").manifest["drives"]
+    assert entry["meta"]["signals_only"] is True and entry["frames"] == 3
+    refuse(["import", tmp_path / "rec", "--out", tmp_path / "d", *signals, "--signals-only"], tmp_path,
+           "no CSV file, but folders holding one", "give each folder as its own source")
+    (episode / "other.csv").write_text("t\n0\n")
+    refuse(["import", episode, "--out", tmp_path / "d", *signals, "--signals-only"], tmp_path, "--csv-file")

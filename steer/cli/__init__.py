@@ -19,7 +19,7 @@ from pathlib import Path
 from steer.durable import no_room
 from steer.errors import SteerError
 
-VERBS = ["world", "import", "inspect", "verify", "train", "compare", "evaluate", "diagnose", "explain", "run",
+VERBS = ["world", "import", "record", "inspect", "verify", "train", "compare", "evaluate", "diagnose", "explain", "run",
          "drive", "dagger", "export", "view", "demo"]
 
 # Errors that come from what the user gave (files, values, flags), not from a bug in steer.

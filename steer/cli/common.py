@@ -4,9 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import fields
-from pathlib import Path
 
-from steer.errors import SteerError
 from steer.train.config import TrainConfig
 
 
@@ -43,20 +41,6 @@ def json_object(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"not JSON ({error.msg} at character {error.pos}): {text}") from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"not a JSON object: {text}")
-    return value
-
-
-def read_json_file(path: str | Path, flag: str = "--config") -> dict:
-    """A JSON object from a file the user named; a broken one is refused naming the file and line."""
-    path = Path(path)
-    try:
-        value = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise SteerError(f"{flag} {path}: no such file") from None
-    except json.JSONDecodeError as error:
-        raise SteerError(f"{flag} {path} line {error.lineno}: not JSON ({error.msg})") from None
-    if not isinstance(value, dict):
-        raise SteerError(f"{flag} {path}: expected a JSON object, found {type(value).__name__}")
     return value
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from steer.cli.common import add_train_options, read_json_file, train_flags
+from steer.cli.common import add_train_options, train_flags
 from steer.errors import SteerError
 
 HELP = "train and evaluate several models on the same split, one table"
@@ -38,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from steer.compare import compare, model_configs, result_table
+    from steer.data.cache import read_json_file
 
     spec = read_json_file(args.config) if args.config else {}
     if spec and not {"common", "models"} & set(spec):

@@ -7,8 +7,10 @@ import math
 from pathlib import Path
 
 from steer.cli.common import size
+from steer.cli.record import add_env_options
 
-HELP = "drive the synthetic world in closed loop with a checkpoint; autonomy beside reference drivers"
+HELP = ("drive the synthetic world (or, with --env, an environment) in closed loop with a checkpoint, beside "
+        "reference drivers")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,6 +37,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch threads for the model's step (one frame at a time gains little from more, and on a "
                         "busy machine two threads measured 8-13x slower than one)")
     p.add_argument("--out", help="folder for closed_loop.json")
+    group = p.add_argument_group("an environment instead of the synthetic world (--roads, --seconds and the "
+                                 "world's options do not apply; --seed: episode k is reset with SEED + k)")
+    add_env_options(group, required=False)
+    group.add_argument("--references", action=argparse.BooleanOptionalAction, default=True,
+                       help="the expert and zero steering on the same episodes too (--no-references: the model alone)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -48,6 +55,8 @@ def run(args: argparse.Namespace) -> None:
     from steer.errors import SteerError
     from steer.provenance import versions
 
+    if args.env:
+        return drive_env(args)
     if args.roads < 1 or args.seconds <= 0:
         raise SteerError("--roads must be at least 1 and --seconds above 0")
     torch.set_num_threads(args.threads)
@@ -76,3 +85,44 @@ def run(args: argparse.Namespace) -> None:
         write_json(Path(args.out) / "closed_loop.json", {"checkpoint": str(args.checkpoint), "seed": args.seed,
                                                          "held_out": note, **result, "versions": versions()})
         print(f"wrote {Path(args.out) / 'closed_loop.json'}")
+
+
+def drive_env(args: argparse.Namespace) -> None:
+    """The checkpoint, the expert and zero steering on the same episodes of --env."""
+    import torch
+
+    from steer.cli.record import open_env
+    from steer.data.cache import write_json
+    from steer.drive.pilot import Pilot
+    from steer.envs import loop as el
+    from steer.provenance import versions
+
+    torch.set_num_threads(args.threads)
+    adapter = open_env(args)
+    seeds = list(range(args.seed, args.seed + args.episodes))
+    note = el.check_held_out(args.checkpoint, adapter.spec.name, seeds)
+    full = args.speed == "model"
+    pilot = Pilot(args.checkpoint)
+    if not pilot.made:  # a checkpoint from before checkpoints recorded their cache's crop: the spec's
+        pilot = Pilot(args.checkpoint, adapter.spec.crop)
+    model = el.ModelDriver(pilot, full)
+    print(f"{args.episodes} episodes of {adapter.spec.name} from seed {args.seed}, "
+          f"{'full' if full else 'lateral'} control: {note}")
+    references = el.references(adapter) if args.references else {}
+    result = el.evaluate(adapter, {str(args.checkpoint): model, **references}, seeds, full, args.max_steps,
+                         lambda line: print(line, flush=True))
+    print(el.per_episode_table(result) + "\n\n" + el.table({name: d["overall"] for name, d in result.items()}))
+    if args.video:
+        from steer.envs.video import write_episode
+
+        Path(args.video).parent.mkdir(parents=True, exist_ok=True)
+        episode = el.drive_episode(adapter, seeds[0], model, full, args.max_steps, keep_frames=True)
+        write_episode(args.video, episode, adapter.spec.fps)
+        print(f"wrote {args.video}")
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        write_json(Path(args.out) / "closed_loop.json", {
+            "checkpoint": str(args.checkpoint), "env": adapter.spec.record(), "seeds": seeds,
+            "control": "full" if full else "lateral", "held_out": note, "drivers": result, "versions": versions()})
+        print(f"wrote {Path(args.out) / 'closed_loop.json'}")
+    adapter.close()

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 
-from steer.cli.common import add_cache_writer_options, crop, read_json_file, size
+from steer.cli.common import add_cache_writer_options, crop, size
 from steer.sources.registry import Option, readers
 
 HELP = "import recordings into a frame cache"
@@ -20,8 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="+", help="recording folders (or files, where the format reads files)")
     p.add_argument("--out", required=True, help="frame cache folder")
     p.add_argument("--format", choices=list(layouts), help="(default: detected)")
-    p.add_argument("--size", type=size, default=(66, 200), help="HEIGHTxWIDTH stored in the cache")
+    p.add_argument("--size", type=size, help="HEIGHTxWIDTH stored in the cache (default: 66 high at the aspect of the "
+                                             "cropped images; 66x200 where that is not known before decoding)")
     p.add_argument("--crop", type=crop, default=(0.0, 0.0), help="fractions of the height cut from the top and bottom")
+    p.add_argument("--stretch", action="store_true",
+                   help="allow a --size of another aspect ratio than the cropped images (they are stretched)")
     p.add_argument("--max-gap-s", type=float, default=1.0, help="a longer time gap starts a new drive")
     p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="processes that decode images")
     add_cache_writer_options(p)
@@ -52,13 +55,27 @@ def _options() -> dict[Option, list[str]]:
 
 
 def run(args: argparse.Namespace) -> None:
+    from steer.data.cache import read_json_file
     from steer.sources.importer import import_recording
 
     options = read_json_file(args.config) if args.config else {}
     given = {option.name for option in _options()}
     options.update({k: getattr(args, k) for k in sorted(given) if getattr(args, k) not in (None, False)})
+    reports = []
     for source in args.source:
-        report = import_recording(source, args.out, args.format, args.size, args.crop, args.max_gap_s,
-                                  args.processes, args.limits, args.repeated_times, args.odd_frames,
-                                  args.lock_timeout, **options)
-        print(json.dumps(report, indent=1))
+        reports.append(import_recording(source, args.out, args.format, args.size, args.crop, args.max_gap_s,
+                                        args.processes, args.limits, args.repeated_times, args.odd_frames,
+                                        args.lock_timeout, args.stretch, **options))
+        print(json.dumps(reports[-1], indent=1))
+    if len(reports) > 1:
+        print(summary(reports, args.out))
+
+
+def summary(reports: list[dict], out: str) -> str:
+    """One line over the sources of an import."""
+    done = [r for r in reports if "skipped" not in r]
+    drives, rows, frames = (sum(len(r["drives"]) if k == "drives" else r[k] for r in done)
+                            for k in ("drives", "rows", "frames"))
+    dropped = sum(sum(r["dropped"].values()) for r in done)
+    return (f"{len(reports)} sources into {out}: {drives} drives, {rows} rows, {frames} frames, {dropped} rows left "
+            f"out on purpose, {len(reports) - len(done)} sources already in the cache")

@@ -18,8 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache")
     p.add_argument("--camera", type=int, help="an OpenCV camera index, e.g. 0")
     p.add_argument("--fps", type=float, help="the source's frame rate (video: default from its header)")
-    p.add_argument("--crop", type=crop, default=(0.0, 0.0),
-                   help="fractions of the height cut from the top and bottom, as imported")
+    p.add_argument("--crop", type=crop,
+                   help="fractions of the height cut from the top and bottom (default: as the training cache's, "
+                        "which the checkpoint records)")
     p.add_argument("--max-gap-s", type=float, default=1.0, help="a longer gap between frames resets the state")
     p.add_argument("--realtime", action="store_true", help="pace to --fps (default 20) and count deadline misses")
     p.add_argument("--max-frames", type=int)
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace) -> None:
     from steer.drive.pilot import Pilot
 
     frames = _frames(args)
-    pilot = Pilot(args.checkpoint, crop=args.crop, max_gap_s=args.max_gap_s, onnx=args.onnx)
+    if args.drive and args.crop:
+        raise SteerError("--crop with --drive: a cache's frames are cropped already, as it imported them")
+    pilot = Pilot(args.checkpoint, crop=args.crop, max_gap_s=args.max_gap_s, onnx=args.onnx, cached=bool(args.drive))
     realtime = (args.fps or 20.0) if args.realtime else None
     print(json.dumps(streaming.run(pilot, frames, args.out, realtime, args.max_frames), indent=1))

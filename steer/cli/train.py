@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from steer.cli.common import add_train_options, read_json_file, train_flags
+from steer.cli.common import add_train_options, train_flags
 from steer.errors import SteerError
 
 HELP = "train a model on a frame cache"
@@ -18,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from steer.data.cache import read_json_file
     from steer.drive.judge import road_judge
     from steer.train.config import TrainConfig
     from steer.train.loop import train

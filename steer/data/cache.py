@@ -88,6 +88,19 @@ def part_of(name: str) -> tuple[str, tuple[int, int] | None]:
     return base, tuple(int(v) for v in span.split(":")) if span else None
 
 
+def frames_made(manifest: dict, names: list[str]) -> dict:
+    """How the cache made the frames of drives `names` (parts `name@a:b` too) from their camera's images:
+    size, crop (None where the drives differ: `crops` lists them), colour order, and the camera's image
+    size where the drives record one alike (else None). What a checkpoint keeps for `Pilot`."""
+    wanted = {part_of(name)[0] for name in names}
+    metas = [e["meta"] for e in manifest["drives"] if e["name"] in wanted]
+    crops = sorted({tuple(m.get("crop", (0.0, 0.0))) for m in metas})
+    shapes = {tuple(m["source_shape"]) if "source_shape" in m else None for m in metas}
+    return {"size": list(manifest["frame_shape"][1:]), "crop": list(crops[0]) if len(crops) == 1 else None,
+            **({"crops": [list(c) for c in crops]} if len(crops) > 1 else {}), "colour": "RGB",
+            "source_shape": list(next(iter(shapes))) if len(shapes) == 1 and None not in shapes else None}
+
+
 def drive_hash(drive: Drive) -> str:
     """Of the frames, timestamps and signals. An importer that hashed the image files the frames were
     decoded from, with the size and crop, puts that in the meta as `images_hash`: it stands for the
@@ -226,6 +239,20 @@ def unstage(root: str | Path) -> None:
             folder.rmdir()
         except OSError:
             return
+
+
+def read_json_file(path: str | Path, flag: str = "--config") -> dict:
+    """A JSON object from a file the user named; a broken one is refused naming the file and line."""
+    path = Path(path)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise SteerError(f"{flag} {path}: no such file") from None
+    except json.JSONDecodeError as error:
+        raise SteerError(f"{flag} {path} line {error.lineno}: not JSON ({error.msg})") from None
+    if not isinstance(value, dict):
+        raise SteerError(f"{flag} {path}: expected a JSON object, found {type(value).__name__}")
+    return value
 
 
 def _name_holder(fd: int) -> None:

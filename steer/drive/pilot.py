@@ -1,18 +1,20 @@
 """`Pilot`: the one streaming path. One frame in, the targets out, the recurrent state carried from
 frame to frame exactly as over a training window, and reset where a drive breaks.
 
-Frames of any size are cropped and resized by the same function the importer uses, then normalised
-inside the model as in training: there is no second copy of the preprocessing.
+Frames of any size are cropped and resized by the same function the importer uses (with the crop the
+training cache used, which the checkpoint records), then normalised inside the model as in training:
+there is no second copy of the preprocessing.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from steer.models import SteerModel, load_model
-from steer.sources.images import fit
+from steer.sources.images import ASPECT_TOLERANCE, fit
 
 
 class TorchStep:
@@ -53,17 +55,42 @@ class OnnxStep:
 
 
 class Pilot:
-    def __init__(self, checkpoint: str | Path | SteerModel, crop: tuple[float, float] = (0.0, 0.0),
-                 max_gap_s: float = 1.0, onnx: str | Path | None = None, onnx_threads: int = 0):
+    def __init__(self, checkpoint: str | Path | SteerModel, crop: tuple[float, float] | None = None,
+                 max_gap_s: float = 1.0, onnx: str | Path | None = None, onnx_threads: int = 0, cached: bool = False):
         """`checkpoint`: a checkpoint folder, or a model in memory (one being trained, driven between epochs);
+        `crop`: fractions of the height cut from the top and bottom of each frame (default: as the training
+        cache cut its frames, which the checkpoint records; a crop other than that is warned of);
         `onnx`: a graph written by `steer export` for it, run with ONNX Runtime on `onnx_threads` threads
-        (0: its default)."""
+        (0: its default); `cached`: the frames come from a frame cache, made already (not cropped again)."""
         self.model = (checkpoint if isinstance(checkpoint, SteerModel) else load_model(checkpoint)).eval()
         self.model.require_streamable(f"streaming {checkpoint}")
         self.size = tuple(self.model.frame_shape[1:])
-        self.crop, self.max_gap_s = crop, max_gap_s
+        self.made = {} if cached else self.model.preprocess or {}
+        self.crop, self.max_gap_s = self._crop(crop, checkpoint), max_gap_s
         self.backend = OnnxStep(onnx, self.model, onnx_threads) if onnx else TorchStep(self.model)
         self.last_time_s: float | None = None
+        self.shape_checked = cached
+
+    def _crop(self, crop: tuple[float, float] | None, checkpoint) -> tuple[float, float]:
+        """The crop asked for, or the training cache's; a disagreement between the two is warned of."""
+        trained = self.made.get("crop")
+        if "crops" in self.made and crop is None:
+            warnings.warn(f"{checkpoint} was trained on frames cropped in several ways ({self.made['crops']}): "
+                          "frames are not cropped; give the crop of the camera it drives")
+        if crop is None:
+            return tuple(trained) if trained is not None else (0.0, 0.0)
+        if trained is not None and tuple(crop) != tuple(trained):
+            warnings.warn(f"{checkpoint} was trained on frames cropped {tuple(trained)} (top, bottom), and is given "
+                          f"a crop of {tuple(crop)}: it sees the road otherwise than in training")
+        return tuple(crop)
+
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        """Warn, once, where frames of another aspect than the training camera's come in: they are stretched."""
+        self.shape_checked = True
+        trained = self.made.get("source_shape")
+        if trained and abs(shape[0] / shape[1] / (trained[0] / trained[1]) - 1) > ASPECT_TOLERANCE:
+            warnings.warn(f"frames of {shape[1]}x{shape[0]} pixels, where the training frames were made from "
+                          f"{trained[1]}x{trained[0]}: they are stretched otherwise than in training")
 
     @property
     def targets(self) -> list[str]:
@@ -78,6 +105,8 @@ class Pilot:
         if self.last_time_s is not None and not 0 < time_s - self.last_time_s <= self.max_gap_s:
             self.reset()  # a gap or a jump back in time: a new drive as far as the state is concerned
         self.last_time_s = time_s
+        if not self.shape_checked:
+            self._check_shape(frame.shape)
         if frame.shape[:2] != self.size or any(self.crop):
             frame = fit(frame, self.size, self.crop)
         x = np.ascontiguousarray(frame.transpose(2, 0, 1))[None]

@@ -44,6 +44,9 @@ class SteerModel(nn.Module):
         self.targets = list(targets)
         self.frame_shape = tuple(frame_shape)
         self.inputs = inputs
+        # how the training cache made its frames from the camera's (steer.data.cache.frames_made), saved
+        # beside the weights so that `Pilot` makes them the same way
+        self.preprocess: dict | None = None
         self.register_buffer("target_mean", torch.zeros(len(targets)))
         self.register_buffer("target_std", torch.ones(len(targets)))
 

@@ -80,6 +80,7 @@ def load_model(folder: str | Path, map_location: str = "cpu") -> SteerModel:
     try:
         model = create_model(spec["name"], **spec["config"])
         model.load_state_dict(load_file(folder / "model.safetensors", device=map_location))
+        model.preprocess = spec.get("preprocess")
     except (SafetensorError, RuntimeError, TypeError) as error:
         raise ValueError(f"{folder}: the checkpoint does not load ({' '.join(str(error).split())[:300]})") from None
     return model

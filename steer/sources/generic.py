@@ -2,7 +2,7 @@
 layout (`steer import --config FILE.json` takes the same keys from a file).
 
     frames:  "video.mp4" (a video in the folder; the frame column holds frame numbers) or "images/"
-             (a folder; the frame column holds file names); empty for signals only
+             (a folder; the frame column holds file names); none with `signals_only`
     csv:     the CSV file (default: the only one in the folder)
     frame:   the frame column; `frame_base` is the number of the video's first frame (0 or 1)
     time:    the time column and `time_unit` (s, ms, us, ns, or unix: s/ms/us/ns by magnitude),
@@ -43,18 +43,24 @@ def _csv_file(folder: Path, name: str | None) -> Path:
     if name:
         return folder / name
     found = sorted(folder.glob("*.csv"))
-    if len(found) != 1:
-        raise ValueError(f"{folder}: {len(found)} CSV files; say which with the csv option")
-    return found[0]
+    if len(found) == 1:
+        return found[0]
+    if not found and any(p.is_dir() and any(p.glob("*.csv")) for p in folder.iterdir()):
+        raise ValueError(f"{folder}: no CSV file, but folders holding one: give each folder as its own source "
+                         f"(steer import {folder}/* ...)")
+    raise ValueError(f"{folder}: {len(found)} CSV files; say which with --csv-file NAME")
 
 
 def read(folder: str | Path, signals: str = "", frames: str = "", csv_file: str | None = None,
          frame: str = "frame", frame_base: int = 0, time: str | None = None, time_unit: str = "s",
-         fps: float | None = None) -> FrameTable:
+         fps: float | None = None, signals_only: bool = False) -> FrameTable:
     folder = Path(folder)
     wanted = parse_signals(signals)
     if not wanted:
-        raise ValueError("generic: give the signals, e.g. signals='steering=wheel:deg'")
+        raise ValueError("generic: give the signals, e.g. --signals steering=wheel:deg")
+    if bool(frames) == signals_only:
+        raise ValueError(f"{folder}: give the frames (--frames VIDEO or --frames IMAGE_FOLDER) or --signals-only "
+                         "for the log alone, as drives without frames" + (", not both" if frames else ""))
     log = _csv_file(folder, csv_file)
     needed = [c for c, _ in wanted.values()] + [c for c in (time,) if c] + ([frame] if frames else [])
     _, table = csv_rows(log, needed)
@@ -110,4 +116,5 @@ READER = Reader(
      Option("frame_base", int, "number of the video's first frame (default 0)"),
      Option("time", str, "the time column (else --fps)"),
      Option("time_unit", str, "(default s)", ("s", "ms", "us", "ns", "unix")),
-     Option("fps", float, "frame rate where the log has no times")))
+     Option("fps", float, "frame rate where the log has no times"),
+     Option("signals_only", bool, "the logs without images or video, as drives without frames")))

@@ -49,6 +49,31 @@ def image_size(path: Path) -> tuple[int, int]:
     return decode_bytes(data, path).shape[:2]
 
 
+ASPECT_TOLERANCE = 0.05  # aspect ratios further apart than this (relative) are a stretch worth a word
+
+
+def cropped_height(shape: tuple[int, int], crop: tuple[float, float]) -> int:
+    """Rows of an image of `shape` (height, width) left after `crop`, as `fit` cuts them."""
+    return shape[0] - int(round(crop[0] * shape[0])) - int(round(crop[1] * shape[0]))
+
+
+def aspect_size(shape: tuple[int, int], crop: tuple[float, float], height: int) -> tuple[int, int]:
+    """The size `height` rows high of the aspect of images of `shape`, cropped."""
+    return height, max(8, int(round(height * shape[1] / cropped_height(shape, crop))))
+
+
+def aspect_mismatch(shape: tuple[int, int], crop: tuple[float, float], size: tuple[int, int]) -> str | None:
+    """Why images of `shape` (height, width), cropped, would be stretched into `size`, or None where they fit."""
+    height = cropped_height(shape, crop)
+    ratio = (size[0] / size[1]) / (height / shape[1])
+    if abs(ratio - 1) <= ASPECT_TOLERANCE:
+        return None
+    keep = aspect_size(shape, crop, size[0])
+    return (f"its images of {shape[1]}x{shape[0]} pixels, {height} high after the crop, would be stretched "
+            f"{ratio if ratio > 1 else 1 / ratio:.2f}x {'taller' if ratio > 1 else 'wider'} to {size[0]}x{size[1]}; "
+            f"give a size of their aspect (e.g. --size {keep[0]}x{keep[1]}), or --stretch to stretch them")
+
+
 def fit(image: np.ndarray, size: tuple[int, int], crop: tuple[float, float],
         out: np.ndarray | None = None) -> np.ndarray:
     """Crop fractions of the height from the top and bottom (sky, bonnet), then resize to (height, width),

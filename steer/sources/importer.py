@@ -12,11 +12,13 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from steer.data.cache import locked, problem, read_manifest, unstage, write_drives
 from steer.data.drive import SHORT_FRAMES
 from steer.durable import check_room
+from steer.sources.images import aspect_mismatch, aspect_size, image_size
 from steer.sources.registry import detect, fingerprint, reader
 from steer.sources.table import FrameTable, check_table, drive_spans, to_drives
 
@@ -34,15 +36,20 @@ def source_hash(tables: list[FrameTable], options: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def import_recording(source: str | Path, out: str | Path, fmt: str | None = None, size: tuple[int, int] = (66, 200),
+DEFAULT_SIZE = (66, 200)  # PilotNet's input, for sources whose image size is not known before decoding
+
+
+def import_recording(source: str | Path, out: str | Path, fmt: str | None = None, size: tuple[int, int] | None = None,
                      crop: tuple[float, float] = (0.0, 0.0), max_gap_s: float = 1.0, processes: int | None = None,
                      limits: dict[str, float] | None = None, repeated_times: str = "refuse", odd_frames: str = "refuse",
-                     lock_timeout_s: float = 600.0, **options) -> dict:
+                     lock_timeout_s: float = 600.0, stretch: bool = False, **options) -> dict:
     """Import `source` into the cache at `out`; returns a report (drives and their rows, frames, what
     was left out on purpose, drives too short to train on). Rows and frames differ only for signal-only
     drives, which have no frames. Every value is checked before anything is written (`limits` widens
     a signal's range, `repeated_times="drop"` leaves out rows whose time repeats); frames are decoded
-    unlocked into this process's staging and committed under the cache's lock."""
+    unlocked into this process's staging and committed under the cache's lock. Without `size`, frames are
+    66 rows high at the aspect of the images, cropped (DEFAULT_SIZE where their size is not known without
+    decoding them: bags, HDF5); images of another aspect than `size` are refused unless `stretch`."""
     source, out = Path(source), Path(out)
     fmt = fmt or detect(source)
     layout = reader(fmt)
@@ -51,7 +58,13 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
     if foreign:
         raise ValueError(f"{source} is {fmt}, which takes no option {foreign}; it takes {takes}")
     tables = [check_table(t, limits, repeated_times == "drop") for t in layout.tables(source, **options)]
+    shapes = {name: shape for table in tables if (shape := camera_shape(table))
+              for name, _, _ in drive_spans(table, max_gap_s)}
+    size = size or (aspect_size(next(iter(shapes.values())), crop, DEFAULT_SIZE[0]) if shapes else DEFAULT_SIZE)
     digest = source_hash(tables, {"format": fmt, "size": size, "crop": crop, "max_gap_s": max_gap_s, **options})
+    for shape in {} if stretch else set(shapes.values()):
+        if why := aspect_mismatch(shape, crop, size):
+            raise ValueError(f"{source}: --size {size[0]}x{size[1]}: {why}")
     names = [name for table in tables for name, _, _ in drive_spans(table, max_gap_s)]
     damaged = _in_cache(out, digest, names, source)
     if damaged == []:
@@ -65,6 +78,8 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
             drive.meta.update({"format": fmt, "source": str(source.resolve()), "source_hash": digest,
                                "size": list(size), "crop": list(crop),
                                "fps": float(1 / np.median(steps)) if len(steps) else None,
+                               **({"signals_only": True} if not len(drive.frames) else {}),
+                               **({"source_shape": list(shapes[drive.name])} if drive.name in shapes else {}),
                                "source_drives": len(drives)})  # an interrupted import left fewer: done again
         with locked(out, lock_timeout_s):
             if _in_cache(out, digest, names, source) == []:  # another import of it finished meanwhile
@@ -77,8 +92,10 @@ def import_recording(source: str | Path, out: str | Path, fmt: str | None = None
         unstage(out)
     dropped = sum((table.dropped for table in tables), Counter())
     resized = sum(d.meta.get("odd_frames_resized", 0) for d in drives)
-    return {"source": str(source), "format": fmt, "drives": {d.name: len(d) for d in drives},
+    return {"source": str(source), "format": fmt, "size": list(size), "drives": {d.name: len(d) for d in drives},
             "rows": sum(len(d) for d in drives), "frames": sum(len(d.frames) for d in drives),
+            **({"signals_only": "drives without frames, for analysis: training skips them"}
+               if not any(len(d.frames) for d in drives) else {}),
             "dropped": dict(dropped), **({"odd_frames_resized": resized} if resized else {}),
             **({"repaired": damaged} if damaged else {}),
             "short_drives": {d.name: len(d) for d in drives if len(d) < SHORT_FRAMES}, "source_hash": digest}
@@ -90,6 +107,19 @@ def cache_bytes(tables: list[FrameTable], size: tuple[int, int]) -> int:
     frames = sum(len(t.rows) for t in tables if t.images or t.video or t.decode)
     cells = sum(len(t.rows) * (len(t.signals) + 1) for t in tables)
     return frames * 3 * size[0] * size[1] + cells * 25
+
+
+def camera_shape(table: FrameTable) -> tuple[int, int] | None:
+    """(height, width) of a table's camera images where that is known without decoding them (the first image
+    file's header, a video's), else None."""
+    if table.images:
+        return tuple(image_size(table.images[0]))
+    if table.video is not None and table.decode is None:
+        capture = cv2.VideoCapture(str(table.video))
+        shape = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        capture.release()
+        return shape if all(shape) else None
+    return None
 
 
 def _in_cache(out: Path, digest: str, names: list[str], source: Path) -> list[str] | None:

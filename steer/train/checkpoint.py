@@ -84,7 +84,8 @@ def _write(tmp: Path, model: SteerModel, weights: dict[str, torch.Tensor],
         (tmp / "optimizer.safetensors").write_bytes(save(tensors))
         (tmp / "progress.json").write_text(json.dumps({**(progress or {}), "param_groups": groups,
                                                        "sha256": file_sha256(tmp / "optimizer.safetensors")}, indent=1))
-    spec = {"name": model.registry_name, "config": model.config(), "sha256": file_sha256(tmp / "model.safetensors")}
+    spec = {"name": model.registry_name, "config": model.config(), "sha256": file_sha256(tmp / "model.safetensors"),
+            **({"preprocess": model.preprocess} if model.preprocess else {})}
     (tmp / "model.json").write_text(json.dumps(spec, indent=1))  # last: its presence marks the folder complete
 
 

@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from steer.data.cache import CachedDrive, FrameCache, part_of, write_json
+from steer.data.cache import CachedDrive, FrameCache, frames_made, part_of, write_json
 from steer.data.exclusions import Exclusions
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
 from steer.durable import check_room
@@ -144,6 +144,7 @@ def _start(config: TrainConfig, cache: FrameCache, train_drives: list[CachedDriv
                              **config.model_args)
         truth = np.concatenate([d.targets(config.targets) for d in train_drives])
         model.set_target_stats(torch.from_numpy(truth.mean(0)), torch.from_numpy(truth.std(0)))
+    model.preprocess = frames_made(cache.manifest, [d.name for d in train_drives])
     model.to(config.device)
     return model, make_optimizer(model, config), 0, WORST, 0
 
