@@ -51,8 +51,8 @@ def main() -> None:
     print(f"  rendering: compiled {rate['compiled']:,.0f}, reference (numpy) {rate['reference']:,.0f}; "
           f"ratio {rate['compiled'] / rate['reference']:.2f}")
     print(f"  simulated: {rate['simulation']:,.0f} ({rate['simulation'] * 60:,.0f} per minute); "
-          f"simulation / rendering {rate['simulation'] / rate['compiled']:.2f}: the car, driver and glitches "
-          f"{1 - rate['simulation'] / rate['compiled']:.0%} of the simulation's time")
+          f"simulation / rendering {rate['simulation'] / rate['compiled']:.2f}: the car, driver, glitches and "
+          f"bookkeeping {1 - rate['simulation'] / rate['compiled']:.0%} of the simulation's time")
     print(f"  first frame of a process: {first:.2f} s (numba's cached machine code loaded, or compiled)")
 
 
