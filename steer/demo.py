@@ -14,6 +14,7 @@ from steer.drive.pilot import Pilot
 from steer.evaluate.evaluate import overlay_path
 from steer.evaluate.report import CLOSED_LOOP, write_report
 from steer.evaluate.video import write_closed_loop
+from steer.provenance import machine, machine_line
 from steer.train.checkpoint import read_run
 from steer.world.simulate import WorldConfig, generate_drives
 
@@ -46,8 +47,10 @@ def run_demo(out: str | Path, drives: int = 96, frames: int = 200, epochs: int |
     result = compare(model_configs(spec, out, overrides={"epochs": epochs, "patience": epochs} if epochs else {}),
                      out)
     summary = {label: entry["metrics"] for label, entry in result["models"].items()}
-    print(f"\nheld-out drives: {', '.join(result['test']['drives'])}\n{result_table(result)}")
+    where = machine({label: metrics["precision"] for label, metrics in summary.items()})
+    print(f"\nheld-out drives: {', '.join(result['test']['drives'])}\n{result_table(result)}\n{machine_line(where)}")
     summary["closed_loop"], summary["closed_loop_speed_model"] = drive_in_the_loop(result, loop_roads, loop_seconds)
+    summary["machine"] = where  # bf16 figures differ between CPUs: say which one made these
     write_json(out / "summary.json", summary)
     minutes = (time.perf_counter() - started) / 60
     print(f"\nwrote {out / 'summary.json'} and {out / 'compare.json'} in {minutes:.1f} min")

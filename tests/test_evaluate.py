@@ -66,7 +66,9 @@ def test_demo_compares_both_models_beside_the_baselines(tmp_path, capsys):
     from steer.demo import run_demo
 
     summary = run_demo(tmp_path, drives=4, frames=24, epochs=1, loop_roads=1, loop_seconds=1.0)
-    assert set(summary) == {"pilotnet", "cnn-lstm", "closed_loop", "closed_loop_speed_model"}
+    assert set(summary) == {"pilotnet", "cnn-lstm", "closed_loop", "closed_loop_speed_model", "machine"}
+    assert set(summary["machine"]) == {"cpu", "amx_bf16", "avx512_bf16", "torch_threads", "precision"}
+    assert summary["machine"]["precision"] == {label: summary[label]["precision"] for label in ("pilotnet", "cnn-lstm")}
     for key in ("closed_loop", "closed_loop_speed_model"):
         assert set(summary[key]) == {"pilotnet", "cnn-lstm", "world driver (ceiling)", "zero steering (floor)"}
         assert "speed_rmse_mps" in summary[key]["pilotnet"]
@@ -78,6 +80,7 @@ def test_demo_compares_both_models_beside_the_baselines(tmp_path, capsys):
     table = capsys.readouterr().out
     for row in ("pilotnet", "cnn-lstm", "baseline: zero", "baseline: train mean", "zero steering (floor)"):
         assert row in table
+    assert f"measured on {summary['machine']['cpu']}" in table and "torch threads, precision pilotnet" in table
 
 
 def test_scoring_a_predictions_file_reproduces_a_hand_computed_rmse(tmp_path, capsys):

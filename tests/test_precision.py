@@ -48,6 +48,21 @@ def test_without_torchs_cpuinfo_the_flags_come_from_proc_cpuinfo(monkeypatch, tm
     assert precision.resolve_precision("auto", "cpu") == ("bf16", "auto: this CPU has amx_bf16, avx512_bf16")
 
 
+def test_the_machine_record_names_the_cpu_its_bf16_flags_threads_and_precision(monkeypatch, tmp_path):
+    from steer import provenance
+
+    monkeypatch.setattr(provenance, "CPUINFO", tmp_path / "cpuinfo")
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480+\n"
+                                      "flags\t\t: fpu avx512f avx512_bf16 amx_tile amx_bf16\n\n"
+                                      "processor\t: 1\nmodel name\t: other\n")
+    record = provenance.machine({"cnn-lstm": "bf16"})
+    assert record == {"cpu": "Intel(R) Xeon(R) Platinum 8480+", "amx_bf16": True, "avx512_bf16": True,
+                      "torch_threads": torch.get_num_threads(), "precision": {"cnn-lstm": "bf16"}}
+    assert provenance.machine_line(record) == (
+        f"measured on Intel(R) Xeon(R) Platinum 8480+ (amx_bf16 yes, avx512_bf16 yes), "
+        f"{torch.get_num_threads()} torch threads, precision cnn-lstm bf16")
+
+
 def _config(cache, out, **changes) -> TrainConfig:
     return TrainConfig(**{"cache": str(cache.root), "out": str(out), "model": "cnn-lstm", "window": 5,
                           "batch_size": 2, "epochs": 1, "split": [0.5, 0.25, 0.25], "seed": 3,
