@@ -283,6 +283,11 @@ def _alive(pid: int) -> bool:
 
 
 class FrameCache:
+    """A frame cache opened for reading: `drives` are its drives in manifest order, their frames memory-mapped
+    (N, C, H, W) uint8, their signals in steer's units. Opening checks every drive's files against the shapes
+    the manifest records and names a damaged drive and the command that repairs it; `create` writes drives
+    into a new or existing cache and opens it."""
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
         if not (self.root / MANIFEST).exists():
@@ -334,6 +339,7 @@ class FrameCache:
         return found
 
     def hashes(self) -> dict[str, str]:
+        """Each drive's hash as the manifest records it, by name."""
         return {d["name"]: d["hash"] for d in self.manifest["drives"]}
 
 

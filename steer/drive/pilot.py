@@ -53,6 +53,12 @@ class OnnxStep:
 
 
 class Pilot:
+    """A checkpoint driven one frame at a time: `step(frame, time_s)` returns the targets in their units with
+    the recurrent state carried from the frame before, `reset()` starts a new drive. The state also resets
+    where time goes back or jumps by more than `max_gap_s`; frames of another size are cropped (`crop`:
+    fractions of the height from the top and bottom) and resized as the importer does. The same predictions
+    as the model over the whole drive offline, for every registered model; bidirectional ones are refused."""
+
     def __init__(self, checkpoint: str | Path | SteerModel, crop: tuple[float, float] = (0.0, 0.0),
                  max_gap_s: float = 1.0, onnx: str | Path | None = None, onnx_threads: int = 0):
         """`checkpoint`: a checkpoint folder, or a model in memory (one being trained, driven between epochs);
@@ -70,6 +76,7 @@ class Pilot:
         return self.model.targets
 
     def reset(self) -> None:
+        """Forget the state: the next frame starts a new drive."""
         self.backend.reset()
         self.last_time_s = None
 

@@ -27,6 +27,8 @@ def register_model(name: str):
 
 
 def create_model(name: str, **kwargs) -> SteerModel:
+    """A fresh model of the registered `name` (`pilotnet`, `cnn-lstm`, `komanda`, `features-lstm`, ...), built
+    with `kwargs`: `targets`, `frame_shape` (C, H, W) and the model's own options (`model_options(name)`)."""
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
     return MODELS[name](**kwargs)
@@ -75,6 +77,8 @@ def read_spec(folder: Path) -> dict:
 
 
 def load_model(folder: str | Path, map_location: str = "cpu") -> SteerModel:
+    """The model a checkpoint folder holds (`model.json` and `model.safetensors`), its weights checked
+    against the sha256 `model.json` records; a checkpoint left between its two renames is finished first."""
     folder = recover_checkpoint(folder)
     spec = read_spec(folder)
     try:
