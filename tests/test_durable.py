@@ -4,7 +4,9 @@ Power loss: every file or folder a rename makes visible is flushed (os.fsync) be
 folder holding it after; checked on every commit path by recording the calls, and shown to fail when any
 one fsync is left out. A full disk or a read-only folder: one line naming the folder, nothing changed on
 disk, and the same command succeeding once space is freed (on a tmpfs the test mounts, where it can)."""
+import errno
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -136,6 +138,23 @@ def test_nothing_but_commit_renames_a_file_into_place():
     found = {str(p.relative_to(STEER)): len(re.findall(r"os\.(?:replace|rename)\(|\.rename\(", p.read_text()))
              for p in STEER.rglob("*.py")}
     assert {path: n for path, n in found.items() if n} == {"durable.py": 2, "data/cache.py": 1}
+
+
+def test_a_file_system_that_cannot_flush_a_folder_still_commits_but_a_failing_file_flush_fails(tmp_path, monkeypatch):
+    real_fsync = os.fsync
+
+    def fsync(fd: int, failing_files: bool = False) -> None:
+        if failing_files or os.path.isdir(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.EIO if failing_files else errno.EINVAL, "I/O error" if failing_files else "no")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    durable.write_json(tmp_path / "a.json", [1])
+    assert json.loads((tmp_path / "a.json").read_text()) == [1]
+    monkeypatch.setattr(os, "fsync", lambda fd: fsync(fd, failing_files=True))
+    with pytest.raises(OSError, match="I/O error"):
+        durable.write_json(tmp_path / "b.json", [2])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
 
 
 # --- a full disk and a read-only folder -------------------------------------------------------------------

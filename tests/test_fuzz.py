@@ -155,8 +155,9 @@ def test_a_damaged_manifest_is_read_or_refused_naming_it(cache, budget):
 
 
 def _reference_signals(text: str) -> np.ndarray | None:
-    """signals.csv as a careful reader takes it: a header, then rows of as many finite numbers; None if not."""
-    lines = [line.strip() for line in text.splitlines()]
+    """signals.csv as a careful reader takes it: a header, then rows of as many finite numbers; None if not.
+    Lines end at \\n, \\r\\n or \\r (a text file's endings), not at the other characters str.splitlines takes."""
+    lines = [line.strip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     header = lines[0].split(",") if lines else []
     rows = [line.split(",") for line in lines[1:] if line]
     if not header or header[0] != "time_s" or len(set(header)) < len(header) or \

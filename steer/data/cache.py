@@ -173,7 +173,7 @@ def read_signals(root: Path, entry: dict) -> tuple[list[str], np.ndarray]:
     with path.open(errors="replace") as f:
         columns = f.readline().strip().split(",")
     try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        table = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, comments=None)  # "#" is no comment here
     except ValueError:  # numpy's words name neither file nor drive: find the line below
         table = None
     if table is None or columns[0] != "time_s" or len(set(columns)) < len(columns) or \

@@ -85,6 +85,7 @@ def load_model(folder: str | Path, map_location: str = "cpu") -> SteerModel:
         model = create_model(spec["name"], **spec["config"])
         model.load_state_dict(load_file(folder / "model.safetensors", device=map_location))
         model.preprocess = spec.get("preprocess")
-    except (SafetensorError, RuntimeError, TypeError) as error:
+    except (SafetensorError, RuntimeError, TypeError, ValueError, KeyError, AttributeError) as error:
+        # weights of another shape, or a model.json naming a model or options that do not build
         raise ValueError(f"{folder}: the checkpoint does not load ({' '.join(str(error).split())[:300]})") from None
     return model
