@@ -1,4 +1,4 @@
-"""The renderer as it was before it was compiled (steer.world.camera): whole-array numpy, 5-6x slower.
+"""The renderer as it was before it was compiled (steer.world.camera): whole-array numpy, about 5x slower.
 
 Kept only as the reference that the compiled renderer's frames are checked against (tests/test_world.py)
 and measured beside (bench/world.py); remove it once those frames have been proven equal for long enough.
