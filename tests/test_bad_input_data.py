@@ -382,7 +382,8 @@ def _edit_signals(cache: Path, old: str, new: str) -> None:
 def _world_replay_inf(tmp):
     cache = _signals(tmp)
     _edit_signals(cache, ",21,", ",inf,")
-    return ["world", "--replay", cache], ("drive hmb-center frame 1", "speed is inf")
+    # the cache refuses its own damaged signals.csv first, naming the drive, file and line
+    return ["world", "--replay", cache], ("drive 'hmb-center'", "signals.csv line 3", "not 4 finite numbers")
 
 
 def _world_replay_degrees(tmp):

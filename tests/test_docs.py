@@ -24,7 +24,8 @@ GETTING_STARTED = DOCS / "getting-started.md"
 PAGES = {"import": "import.md", "inspect": "import.md", "verify": "import.md", "world": "world.md",
          "train": "train.md", "compare": "train.md", "evaluate": "evaluate.md", "view": "evaluate.md",
          "explain": "evaluate.md", "diagnose": "evaluate.md", "run": "run-and-export.md",
-         "export": "run-and-export.md", "drive": "drive.md", "dagger": "drive.md", "record": "simulators.md", "demo": "getting-started.md"}
+         "export": "run-and-export.md", "drive": "drive.md", "dagger": "drive.md", "record": "simulators.md",
+         "demo": "getting-started.md"}
 SHELL_BLOCK = re.compile(r"^```(?:sh|bash|shell)\n(.*?)^```", re.M | re.S)
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 

@@ -197,7 +197,7 @@ def _state(root: Path) -> dict[str, str]:
 # Export's ONNX graph takes 5-9 s to build: its cases are slow.
 CASES = {
     "import": (lambda d, mode, tmp: ["import", _sim(tmp / f"sim-{mode}", [_row(0), _row(100)]), "--out", d / "cache",
-                                     "--processes", "1"], "cache"),
+                                     "--processes", "1", "--size", "66x200", "--stretch"], "cache"),
     "world": (lambda d, mode, tmp: ["world", "--out", d / "cache", "--drives", "1", "--frames", "40", "--processes",
                                     "1", "--seed", str(len(mode))], "cache"),
     "train": (lambda d, mode, tmp: ["train", "--cache", d / "cache", "--out", d / f"run-{mode}", *ONE_EPOCH],

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from steer.data.cache import replacing
+from steer.durable import replacing
 from steer.envs.loop import Episode, departures
 from steer.evaluate.video import PRED, TEXT, TRUE, _wheel, _writer
 
