@@ -8,9 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from steer.durable import replacing
 from steer.envs.loop import Episode, departures
-from steer.evaluate.video import PRED, TEXT, TRUE, _wheel, _writer
+from steer.evaluate.video import PRED, TEXT, TRUE, _wheel, write_drawn
 
 
 def episode_frame(episode: Episode, i: int, scale: int = 4) -> np.ndarray:
@@ -31,14 +30,4 @@ def episode_frame(episode: Episode, i: int, scale: int = 4) -> np.ndarray:
 
 def write_episode(path: str | Path, episode: Episode, fps: float) -> None:
     """MP4 (or WebM, by the suffix) of an episode kept with its frames; a PNG still of its middle frame beside it."""
-    path = Path(path)
-    with replacing(path) as tmp:
-        writer = None
-        for i in range(len(episode.frames)):
-            image = episode_frame(episode, i)
-            if writer is None:
-                writer = _writer(path, tmp, fps, image)
-            writer.write(image)
-            if i == len(episode.frames) // 2:
-                cv2.imwrite(str(path.with_suffix(".png")), image)
-        writer.release()
+    write_drawn(path, len(episode.frames), lambda i: episode_frame(episode, i), fps)

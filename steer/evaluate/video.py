@@ -6,6 +6,7 @@ import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -150,14 +151,20 @@ def closed_loop_frame(run, i: int, scale: int = 3) -> np.ndarray:
 def write_closed_loop(path: str | Path, run) -> None:
     """MP4 (or WebM, by the suffix) of a closed-loop drive (steer.drive.closed_loop.RoadRun kept with
     its frames); a PNG still of the middle frame beside it."""
+    write_drawn(path, len(run.frames), lambda i: closed_loop_frame(run, i), 1 / run.dt_s)
+
+
+def write_drawn(path: str | Path, count: int, draw: Callable[[int], np.ndarray], fps: float) -> None:
+    """MP4 (or WebM, by the suffix) of the images `draw(0)` .. `draw(count - 1)`; a PNG still of the middle
+    one beside it."""
     path = Path(path)
     with replacing(path) as tmp:
         writer = None
-        for i in range(len(run.frames)):
-            image = closed_loop_frame(run, i)
+        for i in range(count):
+            image = draw(i)
             if writer is None:
-                writer = _writer(path, tmp, 1 / run.dt_s, image)
+                writer = _writer(path, tmp, fps, image)
             writer.write(image)
-            if i == len(run.frames) // 2:
+            if i == count // 2:
                 cv2.imwrite(str(path.with_suffix(".png")), image)
         writer.release()
