@@ -156,7 +156,9 @@ def drive_road(config: WorldConfig, seed: int, hands: Hands, loop: LoopConfig = 
                 frame = glitch_frame(frame, codes[i], noise)
             if keep_frames:
                 frames[i] = frame
-            pending.append(_mixed(hands.look(frame, i * dt), driver.meant_wheel(state, road, index), expert_share))
+            asked = hands.look(frame, i * dt)
+            pending.append(_mixed(asked, driver.meant_wheel(state, road, index), expert_share) if expert_share
+                           else asked)
             command = pending.popleft() if len(pending) > loop.latency_frames else pending[0]
         elif keep_frames:
             frames[i] = frames[i - 1]
@@ -178,7 +180,7 @@ def drive_road(config: WorldConfig, seed: int, hands: Hands, loop: LoopConfig = 
 
 
 def _mixed(command: Command, meant_rad: float, expert_share: float) -> Command:
-    if not expert_share or command.wheel_rad is None:
+    if command.wheel_rad is None:
         return command
     return replace(command, wheel_rad=expert_share * meant_rad + (1 - expert_share) * command.wheel_rad)
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from steer.data.cache import write_drives
-from steer.data.drive import SHORT_FRAMES, SIGNAL_UNITS, Drive, Signal
+from steer.data.drive import MEANT, SHORT_FRAMES, SIGNAL_UNITS, Drive, Signal
 from steer.drive import closed_loop as cl
 from steer.drive.judge import judge_on, road_judge, validation_roads
 from steer.drive.pilot import Pilot
@@ -78,7 +78,7 @@ def road_drives(run: cl.RoadRun, name: str, meta: dict, min_frames: int = SHORT_
     drives = []
     for k, (a, b) in enumerate(zip(cuts, cuts[1:])):
         if b - a >= min_frames:
-            named = {key: Signal(v[a:b], SIGNAL_UNITS[key.removesuffix("_meant")]) for key, v in signals.items()}
+            named = {key: Signal(v[a:b], SIGNAL_UNITS[key.removesuffix(MEANT)]) for key, v in signals.items()}
             drives.append(Drive(f"{name}-{k}", run.frames[a:b], np.arange(a, b) * run.dt_s, named,
                                 {**meta, "frames": [a, b]}))
     return drives
