@@ -109,10 +109,24 @@ def one_thread():
 def test_two_runs_with_the_same_seed_give_identical_results(tmp_path, one_thread):
     ckpt = _checkpoint(tmp_path / "ckpt")
     world = WorldConfig(frames_per_drive=20, drop_rate=0.2)  # the glitches too come from the seed
-    a, b = (cl.closed_loop({"model": cl.ModelHands(Pilot(ckpt))}, world, [3], cl.LoopConfig()) for _ in range(2))
+    a, b = (cl.closed_loop([str(ckpt)], world, [3], cl.LoopConfig()) for _ in range(2))
     assert a == b
-    c = cl.closed_loop({"model": cl.ModelHands(Pilot(ckpt))}, world, [4], cl.LoopConfig())
-    assert c["drivers"]["model"] != a["drivers"]["model"]
+    c = cl.closed_loop([str(ckpt)], world, [4], cl.LoopConfig())
+    assert c["drivers"][str(ckpt)] != a["drivers"][str(ckpt)]
+
+
+def test_roads_driven_in_several_processes_score_as_in_one(tmp_path, one_thread):
+    """One road per process (spawned, the model loaded afresh in each) against one process driving the roads
+    in turn with the same hands: the recurrent state must not leak from one road into the next."""
+    ckpt = str(_checkpoint(tmp_path / "ckpt"))
+    world, loop = WorldConfig(frames_per_drive=60, drop_rate=0.1), cl.LoopConfig(max_offset_m=0.1)
+    seeds = cl.road_seeds(1000, 3)
+    apart = cl.closed_loop([ckpt, *cl.REFERENCES], world, seeds, loop, processes=2)
+    hands = cl.ModelHands(Pilot(ckpt))
+    in_turn = [cl.drive_road(world, seed, hands, loop) for seed in seeds]
+    assert apart["drivers"][ckpt]["overall"] == cl.scores(in_turn, loop.penalty_s)
+    assert apart["drivers"][ckpt]["overall"]["takeovers"] > 0  # the roads asked something of the model
+    assert apart == cl.closed_loop([ckpt, *cl.REFERENCES], world, seeds, loop, processes=1)
 
 
 @pytest.mark.parametrize("shift_m", [-1.5, -0.5, 0.5, 1.5])

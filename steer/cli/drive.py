@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from pathlib import Path
 
 from steer.cli.common import size
@@ -36,6 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads for the model's step (one frame at a time gains little from more, and on a "
                         "busy machine two threads measured 8-13x slower than one)")
+    p.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                   help="roads driven at once, one per process (default: every core); the scores equal one process's")
     p.add_argument("--out", help="folder for closed_loop.json")
     group = p.add_argument_group("an environment instead of the synthetic world (--roads, --seconds and the "
                                  "world's options do not apply; --seed: episode k is reset with SEED + k)")
@@ -57,21 +60,20 @@ def run(args: argparse.Namespace) -> None:
 
     if args.env:
         return drive_env(args)
-    if args.roads < 1 or args.seconds <= 0:
-        raise SteerError("--roads must be at least 1 and --seconds above 0")
+    if args.roads < 1 or args.seconds <= 0 or args.processes < 1:
+        raise SteerError("--roads and --processes must be at least 1 and --seconds above 0")
     torch.set_num_threads(args.threads)
     seeds = cl.road_seeds(args.seed, args.roads)
     trained, note = cl.training_world(args.checkpoint, seeds)
     camera = replace(trained.camera, height_px=args.size[0], width_px=args.size[1]) if args.size else None
     world = cl.world_for_loop(trained, args.seconds, camera, drop_rate=args.drop_rate, burst_rate=args.burst_rate)
     loop = cl.LoopConfig(args.max_offset_m, math.radians(args.max_heading_deg), args.penalty_s, args.speed)
-    hands = cl.ModelHands(Pilot(args.checkpoint), args.speed)
+    cl.hands_for(str(args.checkpoint), args.speed)  # a checkpoint that cannot drive is refused before any road
     print(f"{args.roads} roads of {args.seconds:g} s from seed {args.seed}: {note}")
-    result = cl.closed_loop({str(args.checkpoint): hands, **cl.reference_drivers()}, world, seeds, loop)
+    result = cl.closed_loop([str(args.checkpoint), *cl.REFERENCES], world, seeds, loop, args.processes, args.threads)
     print(cl.table({name: d["overall"] for name, d in result["drivers"].items()}))
     if args.robustness:
-        result["robustness"] = cl.robustness(lambda: cl.ModelHands(Pilot(args.checkpoint), args.speed), world,
-                                             seeds, loop)
+        result["robustness"] = cl.robustness(str(args.checkpoint), world, seeds, loop, args.processes, args.threads)
         print(f"\n{args.checkpoint} on the same roads:\n{cl.table(result['robustness'])}")
     if args.video:
         from steer.evaluate.video import write_closed_loop

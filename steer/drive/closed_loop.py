@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -246,14 +247,16 @@ def training_world(checkpoint: str | Path, seeds: list[int]) -> tuple[WorldConfi
     return world, f"world of {cache}; no road one of its {len(used)} drives"
 
 
-def closed_loop(drivers: dict[str, Hands], world: WorldConfig, seeds: list[int], loop: LoopConfig) -> dict:
-    """Every driver on every road: per driver, per-road scores and the scores over all roads."""
+def closed_loop(drivers: list[str], world: WorldConfig, seeds: list[int], loop: LoopConfig,
+                processes: int = 1, threads: int = 1) -> dict:
+    """Every driver (a checkpoint folder or a REFERENCES name) on every road, one road per process on
+    `processes` cores: per driver, per-road scores and the scores over all roads."""
     result = {"roads": seeds, "seconds": world.frames_per_drive / world.fps, "loop": asdict(loop),
               "world": asdict(world), "drivers": {}}
-    for name, hands in drivers.items():
-        runs = [drive_road(world, seed, hands, loop) for seed in seeds]
-        result["drivers"][name] = {"overall": scores(runs, loop.penalty_s),
-                                   "per_road": {str(r.seed): scores([r], loop.penalty_s) for r in runs}}
+    runs = drive_all({name: [(name, world, seed, loop) for seed in seeds] for name in drivers}, processes, threads)
+    for name, mine in runs.items():
+        result["drivers"][name] = {"overall": scores(mine, loop.penalty_s),
+                                   "per_road": {str(r.seed): scores([r], loop.penalty_s) for r in mine}}
     return result
 
 
@@ -264,49 +267,64 @@ ROBUSTNESS = {"as trained": {}, "dropped frames 5%": {"drop_rate": 0.05}, "dropp
               "half frame rate": {"frame_stride": 2}}
 
 
-def robustness(make_hands: Callable[[], Hands], world: WorldConfig, seeds: list[int], loop: LoopConfig) -> dict:
-    """Overall scores under each of ROBUSTNESS's conditions, fresh hands for each."""
-    found = {}
+def robustness(checkpoint: str, world: WorldConfig, seeds: list[int], loop: LoopConfig, processes: int = 1,
+               threads: int = 1) -> dict:
+    """The checkpoint's overall scores under each of ROBUSTNESS's conditions."""
+    tasks = {}
     for name, change in ROBUSTNESS.items():
         world_here = replace(world, **{k: v for k, v in change.items() if k == "drop_rate"})
         loop_here = replace(loop, **{k: v for k, v in change.items() if k != "drop_rate"})
-        hands = make_hands()
-        found[name] = scores([drive_road(world_here, seed, hands, loop_here) for seed in seeds], loop.penalty_s)
-    return found
+        tasks[name] = [(checkpoint, world_here, seed, loop_here) for seed in seeds]
+    return {name: scores(runs, loop.penalty_s) for name, runs in drive_all(tasks, processes, threads).items()}
 
 
 REFERENCES = {"world driver (ceiling)": WorldDriverHands, "zero steering (floor)": ZeroHands}
 
 
-def reference_drivers() -> dict[str, Hands]:
-    return {name: kind() for name, kind in REFERENCES.items()}
+def hands_for(driver: str, speed: str = "driver") -> Hands:
+    """A reference driver by its REFERENCES name, else the checkpoint in that folder."""
+    return REFERENCES[driver]() if driver in REFERENCES else ModelHands(Pilot(driver), speed)
+
+
+Task = tuple[str, WorldConfig, int, LoopConfig]  # a driver (as hands_for names it), its world, road seed, loop
+
+
+def drive_all(groups: dict[str, list[Task]], processes: int = 1, threads: int = 1) -> dict[str, list[RoadRun]]:
+    """Every group's tasks driven, each with fresh hands and `threads` torch threads, one road per process on
+    `processes` cores. The runs equal one process's: every road starts a new drive (a Pilot resets where time
+    goes back) and draws only from its own seeded generators."""
+    tasks = [task for group in groups.values() for task in group]
+    job = partial(_road_job, threads=threads)
+    if processes > 1 and len(tasks) > 1:
+        with pool(min(processes, len(tasks)), "spawn") as workers:
+            runs = iter(workers.map(job, tasks, chunksize=1))
+    else:
+        before = torch.get_num_threads()
+        try:
+            runs = iter([job(task) for task in tasks])
+        finally:
+            torch.set_num_threads(before)
+    return {name: [next(runs) for _ in group] for name, group in groups.items()}
+
+
+def _road_job(task: Task, threads: int) -> RoadRun:
+    driver, world, seed, loop = task
+    torch.set_num_threads(threads)  # a step a frame at a time gains little from more than one
+    return drive_road(world, seed, hands_for(driver, loop.speed), loop)
 
 
 def autonomy_of(checkpoints: list[str], roads: int, seconds: float, road_seed: int, processes: int = 1,
                 speed: str = "driver", **rates: float) -> dict:
     """Overall scores of each checkpoint (the default loop at `speed`, its own training world with glitch
     `rates` if given, roads checked held out) and of the reference drivers (in the first checkpoint's
-    world), one process per driver on `processes` cores."""
-    seeds = road_seeds(road_seed, roads)
+    world), one road per process on `processes` cores."""
+    seeds, loop = road_seeds(road_seed, roads), LoopConfig(speed=speed)
     worlds = {c: world_for_loop(training_world(c, seeds)[0], seconds, **rates) for c in checkpoints}
-    jobs = [(c, worlds[c], seeds, speed) for c in checkpoints] + \
-        [(n, worlds[checkpoints[0]], seeds, speed) for n in REFERENCES]
-    if processes > 1:
-        with pool(processes, "spawn") as drivers:
-            found = drivers.map(_scores_job, jobs)
-    else:
-        found = [_scores_job(job) for job in jobs]
-    named = dict(zip([job[0] for job in jobs], found))
-    return {"roads": seeds, "checkpoints": {c: named[c] for c in checkpoints},
-            "references": {n: named[n] for n in REFERENCES}}
-
-
-def _scores_job(job: tuple) -> dict:
-    name, world, seeds, speed = job
-    torch.set_num_threads(1)  # one driver per core
-    hands = REFERENCES[name]() if name in REFERENCES else ModelHands(Pilot(name), speed)
-    loop = LoopConfig(speed=speed)
-    return scores([drive_road(world, seed, hands, loop) for seed in seeds], loop.penalty_s)
+    groups = {d: [(d, worlds.get(d, worlds[checkpoints[0]]), seed, loop) for seed in seeds]
+              for d in [*checkpoints, *REFERENCES]}
+    found = {d: scores(runs, loop.penalty_s) for d, runs in drive_all(groups, processes).items()}
+    return {"roads": seeds, "checkpoints": {c: found[c] for c in checkpoints},
+            "references": {n: found[n] for n in REFERENCES}}
 
 
 def world_for_loop(world: WorldConfig, seconds: float, camera: Camera | None = None, **rates: float) -> WorldConfig:
