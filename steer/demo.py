@@ -30,18 +30,12 @@ DEMO_MODELS = {
     "cnn-lstm": {"stateful": True, "window": 8, "batch_size": 16, "epochs": 5, "patience": 5},
 }
 
-# How both learn to drive: the world driver's meant steering as the label (the training default), and
-# the epoch kept by autonomy on validation roads (none a held-out road), ties by steering RMSE. The
-# validation loss summed over targets let speed pick the epoch, and the steering RMSE of the epochs of
-# one run swung between 0.064 and 0.098 rad, which open-loop loss does not rank for driving.
-DEMO_RECIPE = {"select": "autonomy"}
-
 
 def run_demo(out: str | Path, drives: int = 96, frames: int = 200, epochs: int | None = None, seed: int = 0,
              world: WorldConfig | None = None, loop_roads: int = LOOP_ROADS,
-             loop_seconds: float = LOOP_SECONDS, recipe: dict | None = None) -> dict[str, dict]:
+             loop_seconds: float = LOOP_SECONDS) -> dict[str, dict]:
     """Returns, per model, its metrics.json, and under `closed_loop` every driver's scores on `loop_roads`
-    held-out roads of `loop_seconds`; `epochs` overrides each model's own count, `recipe` DEMO_RECIPE."""
+    held-out roads of `loop_seconds`; `epochs` overrides each model's own count."""
     out = Path(out)
     started = time.perf_counter()
     world = world or WorldConfig(frames_per_drive=frames)
@@ -50,8 +44,7 @@ def run_demo(out: str | Path, drives: int = 96, frames: int = 200, epochs: int |
         shutil.rmtree(left, ignore_errors=True)  # a cache or runs left by other settings must not leak in
     print(f"generating {drives} synthetic drives of {world.frames_per_drive} frames into {cache_dir}")
     FrameCache.create(cache_dir, generate_drives(world, drives, seed, processes=os.cpu_count() or 1))
-    common = {"cache": str(cache_dir), "seed": seed, **(DEMO_RECIPE if recipe is None else recipe)}
-    spec = {"common": common, "models": DEMO_MODELS}
+    spec = {"common": {"cache": str(cache_dir), "seed": seed}, "models": DEMO_MODELS}
     result = compare(model_configs(spec, out, overrides={"epochs": epochs, "patience": epochs} if epochs else {}),
                      out)
     summary = {label: entry["metrics"] for label, entry in result["models"].items()}

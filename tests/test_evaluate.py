@@ -63,10 +63,9 @@ def test_evaluating_on_another_cache_takes_all_its_drives_and_metrics_only_write
 
 
 def test_demo_compares_both_models_beside_the_baselines(tmp_path, capsys):
-    from steer.demo import DEMO_RECIPE, run_demo
+    from steer.demo import run_demo
 
-    summary = run_demo(tmp_path, drives=4, frames=24, epochs=1, loop_roads=1, loop_seconds=1.0,
-                       recipe={**DEMO_RECIPE, "select_roads": 1, "select_seconds": 1.0})
+    summary = run_demo(tmp_path, drives=4, frames=24, epochs=1, loop_roads=1, loop_seconds=1.0)
     assert set(summary) == {"pilotnet", "cnn-lstm", "closed_loop", "closed_loop_speed_model", "machine"}
     assert set(summary["machine"]) == {"cpu", "amx_bf16", "avx512_bf16", "torch_threads", "precision"}
     assert summary["machine"]["precision"] == {label: summary[label]["precision"] for label in ("pilotnet", "cnn-lstm")}
@@ -78,8 +77,6 @@ def test_demo_compares_both_models_beside_the_baselines(tmp_path, capsys):
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written == summary
     assert summary["pilotnet"]["drives"] == summary["cnn-lstm"]["drives"]  # the same held-out frames
-    for label in ("pilotnet", "cnn-lstm"):  # the kept epoch was chosen by driving validation roads
-        assert "val_autonomy_pct" in json.loads((tmp_path / label / "history.json").read_text())[0]
     table = capsys.readouterr().out
     for row in ("pilotnet", "cnn-lstm", "baseline: zero", "baseline: train mean", "zero steering (floor)"):
         assert row in table
