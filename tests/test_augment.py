@@ -133,3 +133,14 @@ def test_a_flip_of_a_target_whose_sign_steer_cannot_know_is_refused():
     with pytest.raises(ValueError, match='"flip": 0, "shift": 0'):
         TrainConfig(targets=["steering", "lateral_m"], augment=True).check()
     TrainConfig(targets=["steering", "lateral_m"], augment=True, augment_strengths={"flip": 0, "shift": 0}).check()
+
+
+def test_a_compare_spec_augments_per_model(tiny_cache, tmp_path):
+    from steer.compare import model_configs
+
+    spec = {"common": {"cache": str(tiny_cache.root), "augment_strengths": {}},
+            "models": {"plain": {"model": "pilotnet"},
+                       "augmented": {"model": "pilotnet", "augment": True, "augment_strengths": {"flip": 0}}}}
+    configs = model_configs(spec, tmp_path)
+    assert not configs["plain"].augment
+    assert configs["augmented"].augment and configs["augmented"].augment_strengths == {"flip": 0}
