@@ -57,7 +57,7 @@ def test_every_frame_of_a_window_gets_the_same_transform():
     seen, _ = augment(frames, torch.zeros(5, 6, 3), _all(5))
     assert not torch.equal(seen, frames)
     for t in range(6):  # each frame alone, under its window's draw, comes out as it did inside the window
-        assert torch.equal(transform(frames[:, t:t + 1], augment.held, EVERY_PART), seen[:, t:t + 1])
+        assert torch.equal(transform(frames[:, t:t + 1], augment.held, EVERY_PART, augment.bank), seen[:, t:t + 1])
     still, _ = _augmenter(EVERY_PART)(frames[:, :1].repeat(1, 6, 1, 1, 1), torch.zeros(5, 6, 3), _all(5))
     assert all(torch.equal(still[:, t], still[:, 0]) for t in range(6))  # a still scene stays still: no flicker
     assert not torch.equal(still[0, 0], still[1, 0])  # each window its own draw

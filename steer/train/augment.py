@@ -38,7 +38,7 @@ STRENGTHS = {"flip": 0.5, "brightness": 0.25, "contrast": 0.25, "saturation": 0.
              "cutout": 0.2}
 AT_MOST = {"flip": 1.0, "shadow": 1.0, "cutout": 1.0, "shift": 0.5, "hue": 0.5, "blur": 1.0, "gamma": 1.0}
 SIGN_UNDER_FLIP = {"steering": -1.0, "speed": 1.0, "throttle": 1.0, "brake": 1.0}
-GRAINS = 32  # grain images in the bank rows pick theirs from
+GRAINS = 32  # grain images drawn once per epoch, each window taking one: a fresh draw per window costs much more
 MOVES = ("flip", "shift")  # the parts that change a target: they must know every target
 GREY = torch.tensor([0.299, 0.587, 0.114])
 # RGB to YIQ: hue turns the chroma plane (I, Q) about the luma axis Y
@@ -85,32 +85,28 @@ class Augmenter:
                  reset: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Augmented uint8 frames (B, T, C, H, W) and their targets (B, T, K); rows where `reset` is True
         (a window from zero, a lane starting a drive) take a new draw, the others keep theirs."""
-        new = self.draw(frames.shape[0], frames.shape[2:], frames.device)
+        if self.bank is None or self.bank.shape[1:] != frames.shape[2:]:
+            self.bank = 255 * torch.randn(GRAINS, *frames.shape[2:], generator=self.gen, device=frames.device)
+        new = self.draw(frames.shape[0], frames.shape[-1], frames.device)
         if self.held is None or len(self.held["flip"]) != len(reset):
             self.held = new
         else:
             self.held = {k: torch.where(reset.view(-1, *[1] * (v.dim() - 1)), v, self.held[k]) for k, v in new.items()}
-        return transform(frames, self.held, self.s), self.move_targets(targets, self.held)
+        return transform(frames, self.held, self.s, self.bank), self.move_targets(targets, self.held)
 
-    def draw(self, b: int, shape: torch.Size, device: torch.device) -> dict[str, torch.Tensor]:
+    def draw(self, b: int, w: int, device: torch.device) -> dict[str, torch.Tensor]:
         """One draw per row of every part, whatever its strength (a part at 0 draws but changes nothing), so
         the sequence of draws does not depend on which parts are on."""
-        s, w = self.s, shape[-1]
+        s = self.s
         u = lambda *size: torch.rand(b, *size, generator=self.gen, device=device)  # noqa: E731
         pm = lambda k: (2 * u() - 1) * s[k]  # noqa: E731
         return {"flip": u() < s["flip"], "brightness": 1 + pm("brightness"), "contrast": 1 + pm("contrast"),
                 "saturation": 1 + pm("saturation"), "hue": pm("hue"), "gamma": pm("gamma"),
-                "blur": u() * s["blur"], "noise": u(1, 1, 1) * s["noise"] * self.grain(b, shape, device),
+                "blur": u() * s["blur"], "noise": u() * s["noise"],
+                "grain": torch.randint(GRAINS, (b,), generator=self.gen, device=device),
                 "shadow": (u() < 0.5) * u() * s["shadow"], "shadow_line": u(3),
                 "shift": (pm("shift") * w).round() / w, "rotate": pm("rotate"),
                 "cutout": (u() < 0.5) * s["cutout"], "cutout_box": u(4)}
-
-    def grain(self, b: int, shape: torch.Size, device: torch.device) -> torch.Tensor:
-        """(B, C, H, W) unit grain per row, picked from a bank drawn once: a fresh draw per row would cost as
-        much as the rest of the augmentation."""
-        if self.bank is None or self.bank.shape[1:] != shape:
-            self.bank = torch.randn(GRAINS, *shape, generator=self.gen, device=device)
-        return self.bank[torch.randint(GRAINS, (b,), generator=self.gen, device=device)]
 
     def move_targets(self, targets: torch.Tensor, p: dict[str, torch.Tensor]) -> torch.Tensor:
         signs = torch.where(p["flip"][:, None], self.signs.to(targets.device), 1.0)
@@ -120,8 +116,10 @@ class Augmenter:
         return moved
 
 
-def transform(frames: torch.Tensor, p: dict[str, torch.Tensor], s: dict[str, float]) -> torch.Tensor:
-    """uint8 frames (B, T, C, H, W) under row b's draw p[...][b] on every one of its frames. Few passes over the
+def transform(frames: torch.Tensor, p: dict[str, torch.Tensor], s: dict[str, float],
+              bank: torch.Tensor) -> torch.Tensor:
+    """uint8 frames (B, T, C, H, W) under row b's draw p[...][b] on every one of its frames, its grain from `bank`
+    (GRAINS, C, H, W) at 0..255. Few passes over the
     pixels, as training on a CPU has little time to spare: the moves are one gather of uint8 columns, the colour
     one matrix per frame, and shadow, grain and cut-out one multiply-add with the quantisation folded in."""
     b, t, c, h, w = frames.shape
@@ -135,7 +133,7 @@ def transform(frames: torch.Tensor, p: dict[str, torch.Tensor], s: dict[str, flo
     x = torch.addcmul(1 + k, x, -k).mul_(x)  # x + k x (1 - x): black and white stay
     if s["blur"]:
         x = x.lerp_(_blurred(x), per(p["blur"]).view(-1, 1, 1, 1))
-    scale, offset = _overlay(p, h, w, x.device)
+    scale, offset = _overlay(p, bank, h, w)
     x = x.view(b, t, c, h, w).mul_(scale).add_(offset)  # in place: broadcasting out of place is slower
     return x.clamp_(0, 255).to(torch.uint8)  # offset holds the +0.5 that makes the truncation a rounding
 
@@ -191,20 +189,23 @@ def _hue_turn(turns: torch.Tensor) -> torch.Tensor:
     return torch.linalg.inv(yiq) @ rotation @ yiq
 
 
-def _overlay(p: dict[str, torch.Tensor], h: int, w: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _overlay(p: dict[str, torch.Tensor], bank: torch.Tensor, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row, what multiplies each 0..1 pixel and what is added to it, at 0..255 (+0.5 to round): the
-    shadow darkens, the grain adds, the cut-out replaces with grey; (B, 1, 1, H, W) and (B, 1, C, H, W)."""
+    shadow darkens, the grain adds, the cut-out replaces with grey (grain and all, as an object in front of
+    the lens would be); (B, 1, 1, H, W) and (B, 1, C, H, W)."""
+    device = bank.device
     rows = torch.linspace(0, 1, h, device=device).view(1, h, 1)
     cols = torch.linspace(0, 1, w, device=device).view(1, 1, w)
     line = p["shadow_line"]  # the shadow's edge: from line[:, 0] of the width at the top to line[:, 1] at the bottom
-    left = cols < line[:, :1, None] + (line[:, 1:2, None] - line[:, :1, None]) * rows
-    shade = torch.where((line[:, 2] < 0.5).view(-1, 1, 1), left, ~left) * p["shadow"].view(-1, 1, 1)
+    edge = line[:, :1, None] + (line[:, 1:2, None] - line[:, :1, None]) * rows  # (B, H, 1)
+    side = torch.where(line[:, 2] < 0.5, 1.0, -1.0).view(-1, 1, 1)  # line[:, 2]: the side left or right of it
+    dark = cols * side < edge * side  # both small: one comparison over the pixels
     box = p["cutout_box"]  # centre row, centre column, height and width as fractions of the cut-out's size
     half = p["cutout"][:, None] * box[:, 2:] / 2
-    cut = (((rows - box[:, :1, None]).abs() < half[:, :1, None])
-           & ((cols - box[:, 1:2, None]).abs() < half[:, 1:, None])).float()
-    scale = 255 * (1 - shade) * (1 - cut)
-    offset = 255 * p["noise"] * (1 - cut[:, None]) + 127.5 * cut[:, None] + 0.5
+    cut = ((rows - box[:, :1, None]).abs() < half[:, :1, None]) & ((cols - box[:, 1:2, None]).abs() < half[:, 1:, None])
+    scale = (255 - dark * (255 * p["shadow"]).view(-1, 1, 1)).masked_fill_(cut, 0.0)
+    offset = bank.index_select(0, p["grain"]).mul_(p["noise"].view(-1, 1, 1, 1)).add_(0.5)
+    offset.masked_fill_(cut[:, None], 128.0)
     return scale[:, None, None], offset[:, None]
 
 
