@@ -33,6 +33,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from steer.data.cache import CachedDrive
+from steer.models import SteerModel
+from steer.train.config import TrainConfig
+
 STRENGTHS = {"flip": 0.5, "brightness": 0.25, "contrast": 0.25, "saturation": 0.25, "hue": 0.03, "gamma": 0.25,
              "blur": 0.5, "noise": 0.02, "shadow": 0.4, "shift": 0.05, "shift_steering": 1.0, "rotate": 0.0,
              "cutout": 0.2}
@@ -71,6 +75,29 @@ def generator(seed: int, epoch: int, rank: int, device: str) -> torch.Generator:
     """The draws of one epoch of one rank: a resumed run starts its next epoch where the first run would have."""
     state = np.random.SeedSequence([seed, epoch, rank, 22]).generate_state(1)[0]
     return torch.Generator(device).manual_seed(int(state))
+
+
+def check_augment(config: TrainConfig, model: SteerModel, drive: CachedDrive) -> None:
+    """--augment transforms camera frames: a model fed stored features has none to transform."""
+    if config.augment and model.inputs_of(drive).dtype != np.uint8:
+        raise ValueError(f"--augment transforms camera frames, and {config.model} trains on stored features: "
+                         "train it without --augment")
+
+
+def for_epoch(config: TrainConfig, epoch: int, rank: int) -> Augmenter | None:
+    """The epoch's augmentation, or None without --augment."""
+    if not config.augment:
+        return None
+    gen = generator(config.seed, epoch, rank, config.device)
+    return Augmenter(strengths_of(config.augment_strengths), config.targets, gen)
+
+
+def write_grid(out: Path, config: TrainConfig, drive: CachedDrive, span: int) -> None:
+    """augment.png: the first training window (at least 4 frames, to show the draw held through time)
+    under each part of the augmentation."""
+    n = min(max(span, 4), len(drive))
+    steering = drive.targets(["steering"])[:n, 0] if "steering" in config.targets else None
+    grid_image(out / "augment.png", drive.frames[:n], steering, strengths_of(config.augment_strengths), config.seed)
 
 
 class Augmenter:

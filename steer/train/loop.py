@@ -25,7 +25,7 @@ from steer.models import SteerModel, create_model, detach_state, load_model, res
 from steer.models.registry import recover_checkpoint
 from steer.models.sequence import autocast, predict_drives
 from steer.provenance import versions
-from steer.train.augment import Augmenter, generator, grid_image, strengths_of
+from steer.train.augment import Augmenter, check_augment, for_epoch, write_grid
 from steer.train.batches import BatchLoader, DeviceBatchLoader, fits_on_device
 from steer.train.checkpoint import checkpoints_bytes, load_optimizer, read_run, save_checkpoint
 from steer.train.config import TrainConfig, check_model, flag
@@ -72,29 +72,6 @@ def check_config(config: TrainConfig, model: SteerModel) -> None:
     if model.carries_frame and not config.stateful and config.window + config.burn_in < 2:
         raise ValueError("this model looks at frame differences, which a lone frame does not have: use "
                          "stateful training, a window of 2 or more, or a burn-in")
-
-
-def check_augment(config: TrainConfig, model: SteerModel, drive: CachedDrive) -> None:
-    """--augment transforms camera frames: a model fed stored features has none to transform."""
-    if config.augment and model.inputs_of(drive).dtype != np.uint8:
-        raise ValueError(f"--augment transforms camera frames, and {config.model} trains on stored features: "
-                         "train it without --augment")
-
-
-def augmenter(config: TrainConfig, epoch: int, world: World) -> Augmenter | None:
-    """The epoch's augmentation, or None without --augment."""
-    if not config.augment:
-        return None
-    gen = generator(config.seed, epoch, world.rank, config.device)
-    return Augmenter(strengths_of(config.augment_strengths), config.targets, gen)
-
-
-def write_grid(out: Path, config: TrainConfig, drive: CachedDrive) -> None:
-    """augment.png: the first training window (at least 4 frames, to show the draw held through time)
-    under each part of the augmentation."""
-    n = min(max(span(config), 4), len(drive))
-    steering = drive.targets(["steering"])[:n, 0] if "steering" in config.targets else None
-    grid_image(out / "augment.png", drive.frames[:n], steering, strengths_of(config.augment_strengths), config.seed)
 
 
 def span(config: TrainConfig) -> int:
@@ -275,7 +252,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, ju
             "data_hashes": cache.hashes(), "exclusions": excluded.record(), "versions": versions(),
             "parameters": sum(p.numel() for p in model.parameters())})
         if config.augment:
-            write_grid(out, config, train_drives[0])
+            write_grid(out, config, train_drives[0], span(config))
     net, loader = _net(model, config, world), _loader(model, train_drives, config)
     writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch) if world.main else None
     health = Health(config.health_every, config.clip_grad_norm, writer) if config.health_every and world.main else None
@@ -310,7 +287,7 @@ def _epoch(epoch: int, model: SteerModel, net: torch.nn.Module, optimizer: torch
     with tqdm(total=total, unit="frame", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
               leave=False, disable=not (world.main and sys.stderr.isatty())) as progress:
         stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress, health,
-                            augmenter(config, epoch, world))
+                            for_epoch(config, epoch, world.rank))
     stats["train_frames"], stats["train_frames_per_s"] = total, total / (time.perf_counter() - started)
     with health.watching(model) if health else nullcontext():
         val_loss, val_rmse = (validation_loss(model, val_drives, config.device, config.precision)
