@@ -9,7 +9,9 @@ present, on the GPU.
 on this device, channels-last and compile as the config says) through its data path: batches
 gathered from the memory-mapped cache (frames, or for features-lstm the stored features) into a
 reused buffer and copied to the device, or, on a GPU the inputs fit on, gathered there. `fp32` is
-the same path at fp32, channels-first, eager: what `steer train` did before `auto`. The limit is the
+the same path at fp32, channels-first, eager: what `steer train` did before `auto`. `augment` is the
+default path with `--augment` at its default strengths (a new draw for every window, as stateless
+training draws; none for features-lstm, whose inputs are stored features). The limit is the
 fastest of fp32 and bf16, each channels-first and channels-last, on batches held in memory (all of
 them gathered beforehand, a new one each step, so the limit touches new data as training does); with
 `--compile` also each of those compiled (minutes of compiling per model on a 2-core CPU).
@@ -42,6 +44,7 @@ from steer.data.windows import stateless_batches
 from steer.demo import DEMO_MODELS
 from steer.models import MODELS, create_model
 from steer.models.sequence import autocast
+from steer.train.augment import STRENGTHS, Augmenter, generator
 from steer.train.batches import BatchLoader, DeviceBatchLoader
 from steer.train.config import TrainConfig
 from steer.train.loop import to_channels_last
@@ -107,6 +110,16 @@ def _rates(runs: dict[str, tuple], batches: list, steps: int, rounds: int, devic
     return {label: float(np.median(r)) for label, r in per_round.items()}
 
 
+def _augmented(loader: BatchLoader, device: str):
+    """The default path's batches under --augment at its default strengths: a new draw for every window."""
+    augment = Augmenter(STRENGTHS, TARGETS, generator(0, 0, 0, device))
+
+    def load(batch: list) -> tuple[torch.Tensor, torch.Tensor]:
+        frames, targets, _, reset = (t.to(device) for t in loader.load(batch))
+        return augment(frames, targets, reset)
+    return load
+
+
 def _measure(name: str, cache: FrameCache, device: str, args: argparse.Namespace) -> dict:
     batch, window = SHAPES.get(name, (16, 8))
     model = create_model(name, targets=TARGETS)  # its inputs: frames, or features stored beside the cache
@@ -122,8 +135,10 @@ def _measure(name: str, cache: FrameCache, device: str, args: argparse.Namespace
     default = Setting(resolve_precision(defaults.precision, device, name)[0], defaults.channels_last, defaults.compile)
     candidates = [Setting(p, cl, c) for p in ("fp32", "bf16") for cl in (False, True)
                   for c in ((False, True) if args.compile else (False,))]
+    frames = inputs[0].dtype == np.uint8  # features-lstm trains on stored features: nothing to augment
     runs = {"fp32 path": (_stepper(name, Setting("fp32", False, False), device), from_cache),
             "default path": (_stepper(name, default, device), from_cache),
+            **({"augment path": (_stepper(name, default, device), _augmented(loader, device))} if frames else {}),
             **{str(s): (_stepper(name, s, device), in_memory) for s in candidates}}
     rates = _rates(runs, batches, args.steps, args.rounds, device)
     limit = max(map(str, candidates), key=rates.get)
@@ -161,7 +176,8 @@ def main() -> None:
         cache = FrameCache.create(f"{root}/cache", generate_drives(WorldConfig(frames_per_drive=200), 20, seed=0,
                                                                    processes=2))
         print(f"{'model':<14}{'device':>7}{'batch x window':>15}{'fp32 eager':>12}{'default':>10}{'limit':>10}"
-              f"{'default/limit':>15}{'default/fp32':>14}{'fit':>8}{'fit/steps':>11}"
+              f"{'default/limit':>15}{'default/fp32':>14}{'augment':>9}{'augment/default':>17}{'fit':>8}"
+              f"{'fit/steps':>11}"
               "   default setting, limit setting"
               f"   (frames/s; CPU: {args.threads} threads"
               + (f"; GPU: {torch.cuda.get_device_name()})" if len(devices) > 1 else ")"))
@@ -170,10 +186,12 @@ def main() -> None:
                 m = _measure(name, cache, device, args)
                 r = m["rates"]
                 fp32, default, limit = r.pop("fp32 path"), r.pop("default path"), r[m["limit"]]
+                augmented = r.pop("augment path", np.nan)
                 fit, steps = (_fit(name, cache, device, args, Path(root) / f"{name}-{device}") if args.fit_epochs
                               else (np.nan, np.nan))
                 print(f"{name:<14}{device:>7}{m['shape']:>15}{fp32:>12,.0f}{default:>10,.0f}{limit:>10,.0f}"
-                      f"{default / limit:>15.2f}{default / fp32:>14.2f}{fit:>8,.0f}{fit / steps:>11.2f}"
+                      f"{default / limit:>15.2f}{default / fp32:>14.2f}{augmented:>9,.0f}{augmented / default:>17.2f}"
+                      f"{fit:>8,.0f}{fit / steps:>11.2f}"
                       f"   {m['default']}, {m['limit']}")
                 print(" " * 14 + "in memory: " + ", ".join(f"{k} {v:,.0f}" for k, v in r.items()), flush=True)
 

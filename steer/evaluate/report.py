@@ -76,9 +76,20 @@ def _closed_loop(folder: Path) -> str:
             f"<table id='closed-loop'><tr><th></th>{head}</tr>{rows}</table>{tag}")
 
 
+def _fed(run: Path) -> str:
+    """The augmentation section: one training window under each transform, where the run drew it (--augment)."""
+    grid = run / "augment.png"
+    if not grid.exists():
+        return ""
+    return ("<h2>What training fed the model</h2><p>one training window under each part of --augment alone, then "
+            "all together (one draw per window, held across its frames), with the steering it trained on</p>"
+            f"<img alt=\"augmentation\" src=\"{_embed(grid, 'image/png')}\">")
+
+
 def write_report(folder: Path, metrics: dict, run_info: dict, video: Path | None) -> Path:
     """`folder` holds predictions.png and errors.png (and, where diagnose and explain wrote them there,
-    their plots; where driven in the loop, closed_loop.json and its video); writes report.html there."""
+    their plots; where driven in the loop, closed_loop.json and its video); writes report.html there, with
+    the run's augment.png where it trained with --augment."""
     video_tag = (f"<video controls loop muted src='{_embed(video, 'video/webm')}'></video>"
                  f"<p>{html.escape(video.stem)}: true wheel green (outer), predicted red (inner)</p>" if video else "")
     page = f"""<!doctype html><html><head><meta charset="utf-8">
@@ -92,6 +103,7 @@ pre{{background:#f4f4f4;padding:1em;overflow:auto}}</style>
 <h2>True and predicted</h2><img alt="true and predicted" src="{_embed(folder / 'predictions.png', 'image/png')}">
 <h2>Errors</h2><img alt="error histogram" src="{_embed(folder / 'errors.png', 'image/png')}">
 <h2>Driving</h2>{video_tag}
+{_fed(Path(metrics['checkpoint']).parent)}
 {_inside(folder)}
 {_closed_loop(folder)}
 <h2>Config, data and versions</h2><pre>{html.escape(json.dumps(run_info, indent=1))}</pre>

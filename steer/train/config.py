@@ -43,6 +43,8 @@ class TrainConfig:
     select_weights: dict = field(default_factory=dict)  # loss: weight per target, e.g. {"steering": 1}; {}: all 1
     select_roads: int = 4  # autonomy: validation roads (world seed VALIDATION_SEED, none a held-out road)
     select_seconds: float = 20.0  # autonomy: driven per road
+    augment: bool = False  # training frames transformed, one draw per window or lane (steer/train/augment.py)
+    augment_strengths: dict = field(default_factory=dict)  # per part, over the defaults, e.g. {"flip": 0}; 0: off
 
     def check(self) -> None:
         """Refuse values that cannot train, naming the flag: before anything is written."""
@@ -79,6 +81,15 @@ class TrainConfig:
                              f"({', '.join(self.targets)}), not all 0, e.g. '{{\"steering\": 1}}'")
         if self.select == "autonomy" and "steering" not in self.targets:
             raise ValueError("--select autonomy drives the model: --targets must include steering")
+        self.check_augment()
+
+    def check_augment(self) -> None:
+        from steer.train.augment import check_strengths  # here: parsing flags should not load torch
+
+        if self.augment_strengths and not self.augment:
+            raise ValueError("--augment-strengths without --augment changes nothing: add --augment")
+        if self.augment:
+            check_strengths(self.augment_strengths, self.targets)
 
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":

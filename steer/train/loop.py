@@ -25,6 +25,7 @@ from steer.models import SteerModel, create_model, detach_state, load_model, res
 from steer.models.registry import recover_checkpoint
 from steer.models.sequence import autocast, predict_drives
 from steer.provenance import versions
+from steer.train.augment import Augmenter, check_augment, for_epoch, write_grid
 from steer.train.batches import BatchLoader, DeviceBatchLoader, fits_on_device
 from steer.train.checkpoint import checkpoints_bytes, load_optimizer, read_run, save_checkpoint
 from steer.train.config import TrainConfig, check_model, flag
@@ -35,7 +36,7 @@ from steer.train.select import WORST, Judge, check_judge, describe, score
 
 RUN_MARKS = ("run.json", "last", "best")  # what makes a folder a run's
 # Everything training writes into a run folder; a checkpoint's .tmp and .old are its swap in progress.
-RUN_FILES = ("run.json", "history.json", "tb",
+RUN_FILES = ("run.json", "history.json", "tb", "augment.png",
              *(f"{checkpoint}{end}" for checkpoint in ("last", "best") for end in ("", ".tmp", ".old")))
 
 
@@ -96,13 +97,15 @@ def _forward(model: torch.nn.Module, frames: torch.Tensor, state, teacher: torch
 
 def train_epoch(model: SteerModel, net: torch.nn.Module, optimizer: torch.optim.Optimizer, loader: BatchLoader,
                 batches: list, config: TrainConfig, world: World, progress: tqdm,
-                health: Health | None = None) -> dict[str, float]:
+                health: Health | None = None, augment: Augmenter | None = None) -> dict[str, float]:
     """One pass over `batches`; `net` is what runs the forward pass: the model itself, or the model
-    compiled and/or wrapped for DDP."""
+    compiled and/or wrapped for DDP; `augment` transforms the training frames and their targets."""
     model.train()
     state, losses, norms = None, [], []
     for batch in batches:
         frames, targets, weights, reset = (x.to(config.device) for x in loader.load(world.rows(batch)))
+        if augment:
+            frames, targets = augment(frames, targets, reset)
         state = reset_state(detach_state(state), ~reset) if config.stateful else None
         teacher = model.normalise(targets)
         with autocast(config.precision, config.device):
@@ -236,6 +239,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, ju
         check_resumable(config, out, split, cache)
     model, optimizer, first_epoch, best, bad_epochs = _start(config, cache, train_drives, out, resume)
     check_config(config, model)
+    check_augment(config, model, train_drives[0])
     if not first_epoch:
         check_room(out, checkpoints_bytes(model, optimizer))
     if overwrite and world.main:
@@ -247,6 +251,8 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, ju
             "config": recorded, "precision": precision, "processes": world.size, "split": split,
             "data_hashes": cache.hashes(), "exclusions": excluded.record(), "versions": versions(),
             "parameters": sum(p.numel() for p in model.parameters())})
+        if config.augment:
+            write_grid(out, config, train_drives[0], span(config))
     net, loader = _net(model, config, world), _loader(model, train_drives, config)
     writer = SummaryWriter(str(out / "tb"), purge_step=first_epoch) if world.main else None
     health = Health(config.health_every, config.clip_grad_norm, writer) if config.health_every and world.main else None
@@ -280,7 +286,8 @@ def _epoch(epoch: int, model: SteerModel, net: torch.nn.Module, optimizer: torch
     started = time.perf_counter()
     with tqdm(total=total, unit="frame", unit_scale=True, desc=f"epoch {epoch + 1}/{config.epochs}",
               leave=False, disable=not (world.main and sys.stderr.isatty())) as progress:
-        stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress, health)
+        stats = train_epoch(model, net, optimizer, loader, batches, config, world, progress, health,
+                            for_epoch(config, epoch, world.rank))
     stats["train_frames"], stats["train_frames_per_s"] = total, total / (time.perf_counter() - started)
     with health.watching(model) if health else nullcontext():
         val_loss, val_rmse = (validation_loss(model, val_drives, config.device, config.precision)
