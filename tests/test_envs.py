@@ -3,6 +3,7 @@ expert), and CarRacing-v3 where gymnasium with box2d is installed."""
 import csv
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -127,18 +128,16 @@ def test_dart_noise_moves_the_executed_steering_and_leaves_the_label_the_experts
     executed, meant = drive.signals["steering"].values, drive.signals["steering_meant"].values
     noise = executed - meant
     assert np.abs(noise).max() > 0.5 and np.corrcoef(noise[1:], noise[:-1])[0, 1] > 0.5  # correlated, not white
-    pedal = drive.signals["throttle"].values - drive.signals["brake"].values
-    executed_actions = np.column_stack([executed / -SCALE, pedal])
-    assert np.array_equal(meant, -SCALE * _expert_at_visited(lane, 3, executed_actions))  # at the states it led to
+    assert np.array_equal(meant, -SCALE * _expert_at_visited(lane, 3, _executed_actions(drive))[:, 0])  # where it led
     assert drive.name == "lane-3-dart2"
 
 
 def _expert_at_visited(adapter, seed, actions):
-    """The expert's steering action at each state that `actions` lead to from `reset(seed)`."""
+    """The expert's action at each state that `actions` lead to from `reset(seed)`."""
     adapter.reset(seed)
     found = []
     for action in actions:
-        found.append(adapter.expert_action()[0])
+        found.append(adapter.expert_action())
         adapter.step(action)
     return np.array(found)
 
@@ -253,3 +252,94 @@ def test_carracing_records_and_drives_through_the_example_spec(tmp_path):
     assert expert_run.rewards.sum() == drive.meta["return"]  # the same seed, the same episode
     assert np.array_equal(expert_run.asked_rad, steering)
     adapter.close()
+
+
+class HoldPilot:
+    """A model that holds its wheel at `steering` rad and asks for no throttle."""
+    targets = ["steering", "throttle"]
+
+    def __init__(self, steering: float):
+        self.steering = steering
+
+    def reset(self):
+        pass
+
+    def step(self, frame, time_s):
+        return {"steering": self.steering, "throttle": 0.0}
+
+
+def _executed_actions(drive) -> np.ndarray:
+    pedal = drive.signals["throttle"].values - drive.signals["brake"].values
+    return np.column_stack([drive.signals["steering"].values / -SCALE, pedal])
+
+
+@pytest.mark.parametrize("full", [False, True])
+def test_a_dagger_episode_is_labelled_with_the_experts_action_at_the_states_the_mixed_driving_reached(lane, full):
+    from steer.envs.dagger import Mixed
+
+    hands = Mixed(el.ModelDriver(HoldPilot(2.0), full), 0.25, full, {"round": 1, "checkpoint": "ckpt"})
+    drive = record_episode(lane, 4, (HEIGHT, WIDTH), hands)
+    visited = _expert_at_visited(lane, 4, _executed_actions(drive))
+    meant = drive.signals["steering_meant"].values
+    assert np.array_equal(meant, -SCALE * visited[:, 0])  # the expert's steering at each state the mix reached
+    assert np.array_equal(drive.signals["throttle_meant"].values - drive.signals["brake_meant"].values, visited[:, 1])
+    assert np.allclose(drive.signals["steering"].values, 0.25 * meant + 0.75 * 2.0)  # β x expert + (1 - β) x model
+    pedal = drive.signals["throttle"].values - drive.signals["brake"].values
+    assert np.allclose(pedal, 0.25 * visited[:, 1] if full else visited[:, 1])  # the model asks for no throttle
+    assert drive.name == "lane-4-dagger-r1" and drive.meta["source"] == "dagger" and drive.meta["beta"] == 0.25
+
+
+def test_dagger_in_an_env_never_drives_a_held_out_validation_or_recorded_seed(tmp_path):
+    from steer.envs.dagger import EnvDaggerConfig, EnvEpisodes
+    from steer.errors import SteerError
+    from steer.train.config import TrainConfig
+
+    config = EnvDaggerConfig(rounds=3, episodes=4, seed=50, val_episodes=2, val_seed=90, held_out=list(range(100, 110)))
+    config.check()
+    driven = [s for r in (1, 2, 3) for s in config.seeds(r)]
+    assert len(set(driven)) == 12 and not set(driven) & (set(config.held_out) | set(config.val_seeds()))
+    for changes, flag in (({"seed": 95}, "--seed"), ({"seed": 88}, "--seed"), ({"val_seed": 105}, "--val-seed")):
+        with pytest.raises(SteerError, match=flag):
+            replace(config, **changes).check()
+    spec, cache = _spec_file(tmp_path), tmp_path / "cache"
+    steer("record", "--env", spec, "--episodes", "2", "--seed", "60", "--out", cache)
+    base = TrainConfig(cache=str(cache))
+    for changes, flag in (({"seed": 55}, "--seed"), ({"seed": 0, "val_seed": 61}, "--val-seed")):
+        with pytest.raises(SteerError, match=f"{flag} .* 6[01]"):
+            EnvEpisodes(EnvAdapter(load_spec(spec)), base, replace(config, **changes))
+
+
+def test_steer_dagger_env_adds_labelled_episodes_to_training_and_drive_then_refuses_their_seeds(tmp_path, capfd,
+                                                                                               refuse):
+    from steer.train.config import TrainConfig
+    from steer.train.loop import train
+
+    spec, cache, out = _spec_file(tmp_path), tmp_path / "cache", tmp_path / "dagger"
+    steer("record", "--env", spec, "--episodes", "4", "--seed", "0", "--out", cache)
+    run = train(TrainConfig(cache=str(cache), out=str(tmp_path / "run"), model="pilotnet", epochs=1, window=1,
+                            stride=1, stateful=False, split=[0.5, 0.25, 0.25], targets=["steering", "throttle"],
+                            precision="fp32", seed=0))
+    steer("dagger", "--env", spec, "--run", run, "--out", out, "--rounds", "1", "--episodes", "2", "--seed", "50",
+          "--val-episodes", "1", "--val-seed", "60", "--held-out", "100-109", "--epochs", "1")
+    assert "round 1: validation return" in capfd.readouterr().out
+    added = [e for e in FrameCache(cache).manifest["drives"] if e["meta"]["source"] == "dagger"]
+    assert [e["name"] for e in added] == ["lane-50-dagger-r1", "lane-51-dagger-r1"]
+    assert all(e["meta"]["round"] == 1 and e["meta"]["beta"] == 0.5 and e["meta"]["checkpoint"] == str(run / "best")
+               for e in added)
+    for drive in FrameCache(cache).by_name([e["name"] for e in added]):
+        s = drive.signals
+        executed = np.column_stack([s["steering"] / -SCALE, s["throttle"] - s["brake"]])
+        visited = _expert_at_visited(EnvAdapter(load_spec(spec)), int(drive.name.split("-")[1]), executed)
+        assert np.array_equal(s["steering_meant"], -SCALE * visited[:, 0])  # the expert's, where the mix drove
+    info = json.loads((out / "round-1" / "run.json").read_text())
+    original = json.loads((run / "run.json").read_text())["split"]
+    assert info["split"]["val"] == original["val"] and info["split"]["test"] == original["test"]
+    assert set(info["split"]["train"]) == set(original["train"]) | {e["name"] for e in added}
+    assert info["config"]["meant"] == ["steering", "throttle"] and info["config"]["init"] == str(run / "best")
+    record = json.loads((out / "dagger.json").read_text())
+    assert [r["round"] for r in record["rounds"]] == [0, 1] and record["simulator"]["validation_seeds"] == [60]
+    assert record["rounds"][1]["driven"]["episodes"] == 2 and "expert_pct" in record["rounds"][1]["validation"]
+    refuse(["drive", "--env", spec, "--checkpoint", out / "round-1" / "best", "--seed", "51", "--episodes", "1"],
+           tmp_path, "seed 51", "--seed")
+    refuse(["dagger", "--env", spec, "--run", run, "--out", tmp_path / "again", "--seed", "100", "--held-out",
+            "100-109"], tmp_path, "--seed 100", "--held-out")

@@ -95,7 +95,6 @@ def drive_env(args: argparse.Namespace) -> None:
 
     from steer.cli.record import open_env
     from steer.data.cache import write_json
-    from steer.drive.pilot import Pilot
     from steer.envs import loop as el
     from steer.provenance import versions
 
@@ -104,10 +103,7 @@ def drive_env(args: argparse.Namespace) -> None:
     seeds = list(range(args.seed, args.seed + args.episodes))
     note = el.check_held_out(args.checkpoint, adapter.spec.name, seeds)
     full = args.speed == "model"
-    pilot = Pilot(args.checkpoint)
-    if not pilot.made:  # a checkpoint from before checkpoints recorded their cache's crop: the spec's
-        pilot = Pilot(args.checkpoint, adapter.spec.crop)
-    model = el.ModelDriver(pilot, full)
+    model = el.ModelDriver(el.pilot(args.checkpoint, adapter), full)
     print(f"{args.episodes} episodes of {adapter.spec.name} from seed {args.seed}, "
           f"{'full' if full else 'lateral'} control: {note}")
     references = el.references(adapter) if args.references else {}

@@ -222,7 +222,8 @@ def road_seeds(seed: int, roads: int, first: int = 0) -> list[int]:
 def world_of_cache(cache: str | Path) -> tuple[WorldConfig | None, dict[int, str]]:
     """The world the cache's synthetic drives were made in (None if it has none), and the world seed of
     every drive made in it (world and DAgger drives) with the drive's name."""
-    entries = [d for d in read_manifest(cache)["drives"] if d.get("meta", {}).get("source") in ("world", "dagger")]
+    entries = [d for d in read_manifest(cache)["drives"]
+               if d.get("meta", {}).get("source") in ("world", "dagger") and "env" not in d["meta"]]  # not an env's
     used = {d["meta"]["seed"]: d["name"] for d in entries}
     world = next((d for d in entries if d["meta"]["source"] == "world"), None)
     return (WorldConfig.from_dict(world["meta"]["config"]) if world else None), used

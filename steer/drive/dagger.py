@@ -9,6 +9,11 @@ take-overs (the car put back as `steer drive` does, so one bad stretch does not 
 drives added to the run's cache, with their provenance (round, β, checkpoint). Then the model trains
 again on everything so far (the aggregate data set), fine-tuned from the last checkpoint or from
 scratch, and its autonomy on validation roads is recorded per round.
+
+The rounds (`run_rounds`) are the same wherever the model drives: a `Simulator` says where (which
+episodes, never a held-out one), how it scores a model on validation episodes, and how it drives and
+records a round. The synthetic world's is `WorldRoads` here; a Gymnasium environment's is
+steer/envs/dagger.py.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Callable, Protocol
 
 import numpy as np
 import torch
@@ -32,32 +38,95 @@ from steer.provenance import versions
 from steer.train.checkpoint import read_run
 from steer.train.config import TrainConfig
 from steer.train.loop import train
+from steer.train.select import Judge
 from steer.workers import pool
 
 
 @dataclass
-class DaggerConfig:
+class Rounds:
+    """What every simulator's DAgger shares: how many rounds, the expert's share, how each round trains."""
     rounds: int = 4
-    roads: int = 40  # driven per round
-    seconds: float = 30.0  # per road
     beta: float = 0.5  # the expert's share of the wheel in round r is beta ** r
     mode: str = "fine-tune"  # or "scratch": each round trains a fresh model on all data so far
     epochs: int = 0  # training epochs per round (0: the run's own)
+
+    def check(self) -> None:
+        """Refuse settings no round can run with, naming the flag."""
+        if not self.rounds > 0:
+            raise SteerError(f"--rounds {self.rounds}: must be above 0")
+        if not 0 <= self.beta <= 1 or self.epochs < 0 or self.mode not in ("fine-tune", "scratch"):
+            raise SteerError(f"--beta {self.beta} (0..1), --epochs {self.epochs} (0 or more), --mode {self.mode} "
+                             "(fine-tune or scratch): one of them is out of range")
+
+
+class Simulator(Protocol):
+    """Where DAgger's rounds drive, made for a run's training config; it refuses held-out episodes when made."""
+
+    def judge(self) -> Judge:
+        """Scores of a model on the validation episodes."""
+
+    def collect(self, checkpoint: Path, round_: int, share: float) -> dict:
+        """Round `round_`'s driving, the expert's share `share`, into the run's cache: frames driven and kept."""
+
+    def train_config(self, base: TrainConfig) -> TrainConfig:
+        """The config each round trains with (the run's, with any labels the simulator's drives need)."""
+
+    def describe(self, validation: dict, driven: dict | None) -> str:
+        """A round's validation scores and driving in a few words."""
+
+    def record(self) -> dict:
+        """What it drove with, for dagger.json."""
+
+
+def run_rounds(run: str | Path, out: str | Path, config: Rounds,
+               simulator: Callable[[TrainConfig, Rounds], Simulator]) -> dict:
+    """DAgger's rounds from the run's best checkpoint, in `simulator(train_config, config)`; each round's run is
+    OUT/round-N, the record OUT/dagger.json (rewritten after every round)."""
+    config.check()
+    run, out = Path(run), Path(out)
+    base = TrainConfig.from_dict(read_run(run)["config"])
+    sim: Simulator = simulator(base, config)
+    judge = sim.judge()
+    checkpoint = run / "best"
+    rounds = [{"round": 0, "checkpoint": str(checkpoint), "validation": judge(load_model(checkpoint))}]
+    print(f"round 0: {sim.describe(rounds[-1]['validation'], None)}", flush=True)
+    for round_ in range(1, config.rounds + 1):
+        driven = sim.collect(checkpoint, round_, config.beta ** round_)
+        trained = replace(sim.train_config(base), out=str(out / f"round-{round_}"), epochs=config.epochs or base.epochs,
+                          init=str(checkpoint) if config.mode == "fine-tune" else "")
+        started = time.perf_counter()
+        checkpoint = train(trained, overwrite=True, judge=road_judge(trained)) / "best"
+        rounds.append({"round": round_, "checkpoint": str(checkpoint), "driven": driven,
+                       "train_seconds": time.perf_counter() - started, "validation": judge(load_model(checkpoint))})
+        print(f"round {round_}: {sim.describe(rounds[-1]['validation'], driven)}", flush=True)
+        write_json(out / "dagger.json", {"run": str(run), "config": asdict(config), "simulator": sim.record(),
+                                         "rounds": rounds, "versions": versions()})
+    return {"rounds": rounds}
+
+
+def driving(driven: dict, events: str) -> str:
+    """A round's driving: frames, β, what happened (`events`), speed and what was kept."""
+    return (f"; drove {driven['frames']} frames at beta {driven['beta']:.3g} ({events}, "
+            f"{driven['frames'] / driven['seconds']:.0f} frames/s), kept {driven['kept']}")
+
+
+@dataclass
+class DaggerConfig(Rounds):
+    """DAgger in the synthetic world: its roads and validation roads."""
+    roads: int = 40  # driven per round
+    seconds: float = 30.0  # per road
     seed: int = cl.DAGGER_SEED  # roads are this world seed's drives, each round its own
     val_roads: int = 4  # validation roads scored after every round
     val_seconds: float = 30.0
     processes: int = os.cpu_count() or 1
 
     def check(self) -> None:
-        """Refuse settings no round can run with, naming the flag; never a held-out or validation road."""
-        for flag, value in (("--rounds", self.rounds), ("--roads", self.roads), ("--seconds", self.seconds),
-                            ("--val-roads", self.val_roads), ("--val-seconds", self.val_seconds),
-                            ("--processes", self.processes)):
+        """As every simulator's, and never a held-out or validation road."""
+        super().check()
+        for flag, value in (("--roads", self.roads), ("--seconds", self.seconds), ("--val-roads", self.val_roads),
+                            ("--val-seconds", self.val_seconds), ("--processes", self.processes)):
             if not value > 0:
                 raise SteerError(f"{flag} {value}: must be above 0")
-        if not 0 <= self.beta <= 1 or self.epochs < 0 or self.mode not in ("fine-tune", "scratch"):
-            raise SteerError(f"--beta {self.beta} (0..1), --epochs {self.epochs} (0 or more), --mode {self.mode} "
-                             "(fine-tune or scratch): one of them is out of range")
         if self.seed in (cl.HELD_OUT_SEED, cl.VALIDATION_SEED):
             raise SteerError(f"--seed {self.seed}: that family holds the held-out or validation roads, which DAgger "
                              f"never drives; give another (default {cl.DAGGER_SEED})")
@@ -96,21 +165,44 @@ def _road_job(job: tuple) -> dict:
     return {"frames": len(run.x_m), "kept": sum(len(d) for d in drives), "takeovers": len(run.takeovers)}
 
 
-def collect(checkpoint: Path, train_config: TrainConfig, config: DaggerConfig, round_: int) -> dict:
-    """One round's driving on `config.processes` cores: frames rendered, kept and take-overs, and the seconds."""
-    world, _ = cl.world_of_cache(train_config.cache)
-    world = cl.world_for_loop(world, config.seconds)
-    share = config.beta ** round_
-    jobs = [(checkpoint, world, seed, share, round_, train_config.cache, max(SHORT_FRAMES, train_config.window))
-            for seed in dagger_seeds(config, round_)]
-    started = time.perf_counter()
-    if config.processes > 1:
-        with pool(config.processes, "spawn") as drivers:
-            found = drivers.map(_road_job, jobs)
-    else:
-        found = [_road_job(job) for job in jobs]
-    totals = {key: sum(f[key] for f in found) for key in ("frames", "kept", "takeovers")}
-    return {**totals, "beta": share, "seconds": time.perf_counter() - started}
+class WorldRoads:
+    """The synthetic world as DAgger's simulator: the run's training world, its DAGGER_SEED family of roads."""
+
+    def __init__(self, base: TrainConfig, config: DaggerConfig):
+        world, _ = cl.world_of_cache(base.cache)
+        if world is None:
+            raise SteerError(f"--run: its cache {base.cache} holds no world drives; DAgger needs the world's expert "
+                             "(or give --env for an environment's)")
+        self.base, self.config, self.world = base, config, cl.world_for_loop(world, config.seconds)
+        check_roads(base, config)
+
+    def judge(self) -> Judge:
+        return judge_on(*validation_roads(self.base.cache, self.config.val_roads, self.config.val_seconds,
+                                          "steer dagger"))
+
+    def collect(self, checkpoint: Path, round_: int, share: float) -> dict:
+        """One round's roads on `config.processes` cores: frames rendered, kept and take-overs, and the seconds."""
+        min_frames = max(SHORT_FRAMES, self.base.window)
+        jobs = [(checkpoint, self.world, seed, share, round_, self.base.cache, min_frames)
+                for seed in dagger_seeds(self.config, round_)]
+        started = time.perf_counter()
+        if self.config.processes > 1:
+            with pool(self.config.processes, "spawn") as drivers:
+                found = drivers.map(_road_job, jobs)
+        else:
+            found = [_road_job(job) for job in jobs]
+        totals = {key: sum(f[key] for f in found) for key in ("frames", "kept", "takeovers")}
+        return {**totals, "beta": share, "seconds": time.perf_counter() - started}
+
+    def train_config(self, base: TrainConfig) -> TrainConfig:
+        return base
+
+    def describe(self, validation: dict, driven: dict | None) -> str:
+        drove = driving(driven, f"{driven['takeovers']} take-overs") if driven else ""
+        return f"validation autonomy {validation['autonomy_pct']:.1f}% ({validation['takeovers']} take-overs){drove}"
+
+    def record(self) -> dict:
+        return {"world": asdict(self.world), "validation_roads": self.config.val_roads}
 
 
 def check_roads(train_config: TrainConfig, config: DaggerConfig) -> None:
@@ -123,35 +215,5 @@ def check_roads(train_config: TrainConfig, config: DaggerConfig) -> None:
 
 
 def dagger(run: str | Path, out: str | Path, config: DaggerConfig) -> dict:
-    """DAgger's rounds from the run's best checkpoint; each round's run is OUT/round-N, the record
-    OUT/dagger.json (rewritten after every round)."""
-    config.check()
-    run, out = Path(run), Path(out)
-    base = TrainConfig.from_dict(read_run(run)["config"])
-    if cl.world_of_cache(base.cache)[0] is None:
-        raise SteerError(f"--run {run}: its cache {base.cache} holds no world drives; DAgger needs the world's expert")
-    check_roads(base, config)
-    judge = judge_on(*validation_roads(base.cache, config.val_roads, config.val_seconds, "steer dagger"))
-    checkpoint = run / "best"
-    rounds = [{"round": 0, "checkpoint": str(checkpoint), "validation": judge(load_model(checkpoint))}]
-    print(_line(rounds[-1]))
-    for round_ in range(1, config.rounds + 1):
-        driven = collect(checkpoint, base, config, round_)
-        trained = replace(base, out=str(out / f"round-{round_}"), epochs=config.epochs or base.epochs,
-                          init=str(checkpoint) if config.mode == "fine-tune" else "")
-        started = time.perf_counter()
-        checkpoint = train(trained, overwrite=True, judge=road_judge(trained)) / "best"
-        rounds.append({"round": round_, "checkpoint": str(checkpoint), "driven": driven,
-                       "train_seconds": time.perf_counter() - started, "validation": judge(load_model(checkpoint))})
-        print(_line(rounds[-1]))
-        write_json(out / "dagger.json", {"run": str(run), "config": asdict(config), "rounds": rounds,
-                                         "validation_roads": config.val_roads, "versions": versions()})
-    return {"rounds": rounds}
-
-
-def _line(entry: dict) -> str:
-    v, d = entry["validation"], entry.get("driven")
-    drove = (f"; drove {d['frames']} frames at beta {d['beta']:.3g} ({d['takeovers']} take-overs, "
-             f"{d['frames'] / d['seconds']:.0f} frames/s), kept {d['kept']}") if d else ""
-    return (f"round {entry['round']}: validation autonomy {v['autonomy_pct']:.1f}% ({v['takeovers']} take-overs)"
-            f"{drove}")
+    """DAgger's rounds in the synthetic world (`run_rounds` with `WorldRoads`)."""
+    return run_rounds(run, out, config, WorldRoads)

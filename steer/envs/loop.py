@@ -15,6 +15,7 @@ from steer.data.cache import read_manifest
 from steer.drive.pilot import Pilot
 from steer.envs.adapter import Controls, EnvAdapter
 from steer.errors import SteerError
+from steer.models import SteerModel
 from steer.train.checkpoint import read_run
 
 
@@ -55,6 +56,13 @@ class ModelDriver:
     def act(self, frame, time_s, expert):
         p = self.pilot.step(frame, time_s)
         return Controls(p["steering"], p.get("throttle", 0.0), p.get("brake", 0.0))
+
+
+def pilot(checkpoint: str | Path | SteerModel, adapter: EnvAdapter) -> Pilot:
+    """A `Pilot` cropping as the checkpoint's training cache did; one from before checkpoints recorded that, as the
+    spec crops."""
+    found = Pilot(checkpoint)
+    return found if found.made else Pilot(checkpoint, adapter.spec.crop)
 
 
 @dataclass
@@ -145,13 +153,14 @@ def references(adapter: EnvAdapter) -> dict[str, Driver]:
 
 
 def recorded_seeds(checkpoint: str | Path, env_name: str) -> tuple[set[int], str]:
-    """The seeds of the episodes of env `env_name` in the cache the checkpoint's run trained on, and a note."""
+    """The seeds of the episodes of env `env_name` in the cache the checkpoint's run trained on (recorded, and
+    driven by DAgger), and a note."""
     run = Path(checkpoint).parent
     if not (run / "run.json").exists():
         return set(), f"no run.json beside {checkpoint}: held-out seeds not checked"
     cache = Path(read_run(run)["config"]["cache"])
     entries = [d["meta"] for d in read_manifest(cache)["drives"]]
-    seeds = {m["seed"] for m in entries if m.get("source") == "env" and m.get("env") == env_name}
+    seeds = {m["seed"] for m in entries if m.get("source") in ("env", "dagger") and m.get("env") == env_name}
     return seeds, f"no episode one of the {len(seeds)} of {env_name} in {cache}"
 
 
