@@ -53,7 +53,6 @@ def run(args: argparse.Namespace) -> None:
     import torch
 
     from steer.drive import closed_loop as cl
-    from steer.drive.pilot import Pilot
     from steer.durable import write_json
     from steer.errors import SteerError
     from steer.provenance import versions
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
     camera = replace(trained.camera, height_px=args.size[0], width_px=args.size[1]) if args.size else None
     world = cl.world_for_loop(trained, args.seconds, camera, drop_rate=args.drop_rate, burst_rate=args.burst_rate)
     loop = cl.LoopConfig(args.max_offset_m, math.radians(args.max_heading_deg), args.penalty_s, args.speed)
-    cl.hands_for(str(args.checkpoint), args.speed)  # a checkpoint that cannot drive is refused before any road
+    hands = cl.hands_for(str(args.checkpoint), args.speed)  # one that cannot drive is refused before any road
     print(f"{args.roads} roads of {args.seconds:g} s from seed {args.seed}: {note}")
     result = cl.closed_loop([str(args.checkpoint), *cl.REFERENCES], world, seeds, loop, args.processes, args.threads)
     print(cl.table({name: d["overall"] for name, d in result["drivers"].items()}))
@@ -79,7 +78,7 @@ def run(args: argparse.Namespace) -> None:
         from steer.evaluate.video import write_closed_loop
 
         Path(args.video).parent.mkdir(parents=True, exist_ok=True)
-        run = cl.drive_road(world, seeds[0], cl.ModelHands(Pilot(args.checkpoint), args.speed), loop, keep_frames=True)
+        run = cl.drive_road(world, seeds[0], hands, loop, keep_frames=True)  # a Pilot unused so far: a fresh state
         write_closed_loop(args.video, run)
         print(f"wrote {args.video}")
     if args.out:
