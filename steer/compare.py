@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -110,7 +111,8 @@ def train_or_reuse(config: TrainConfig) -> Path:
     return train(config, resume=True, judge=road_judge(config))
 
 
-def _entry(run: Path, metrics: dict) -> dict:
+def entry_of(run: Path, metrics: dict) -> dict:
+    """A model's entry in compare.json: its run, config, split, parameters, epochs, training frames/s, metrics."""
     info = read_run(run)
     history = json.loads((run / "history.json").read_text())
     speeds = [h.get("train_frames_per_s", h.get("frames_per_s")) for h in history]  # named so since 2026-11-27
@@ -119,11 +121,13 @@ def _entry(run: Path, metrics: dict) -> dict:
             "metrics": metrics}
 
 
-def _check_comparable(entries: dict[str, dict]) -> None:
-    """Every model split the data the same way and was scored on the same frames beside the same baselines."""
+def check_comparable(entries: dict[str, dict]) -> None:
+    """Every model held out the same drives and was scored on the same frames beside the same baselines (a
+    DAgger round's model trained on more drives: its validation and test drives are what must agree)."""
     (first_label, first), *rest = entries.items()
     for label, entry in rest:
-        if entry["split"] != first["split"] or entry["metrics"]["drives"] != first["metrics"]["drives"]:
+        held = any(entry["split"][part] != first["split"][part] for part in ("val", "test"))
+        if held or entry["metrics"]["drives"] != first["metrics"]["drives"]:
             raise RuntimeError(f"{label} and {first_label} were split differently (see run.json in {entry['run']} "
                                f"and {first['run']}): their numbers cannot be compared")
         for key in BASELINES:
@@ -136,17 +140,19 @@ def _numbers(scores: dict[str, dict[str, float]]) -> list[float]:
     return [scores[t][m] for t in sorted(scores) for m in ("rmse", "mae")]
 
 
-def compare(configs: dict[str, TrainConfig], out: str | Path) -> dict:
-    """Train (or reuse) and evaluate every model; check they share split, test frames and baselines; write
-    and return OUT/compare.json: per model its config, scores, training frames/s and parameters, beside
-    the baselines, the split, the data hashes and the versions."""
+def compare(configs: dict[str, TrainConfig], out: str | Path, lap: Callable[[str], None] | None = None) -> dict:
+    """Train (or reuse) and evaluate every model, calling `lap(label)` after each (a stopwatch); check they
+    share split, test frames and baselines; write and return OUT/compare.json: per model its config, scores,
+    training frames/s and parameters, beside the baselines, the split, the data hashes and the versions."""
     out = Path(out)
     entries = {}
     for label, config in configs.items():
         print(f"{label}: {config.model} into {config.out}")
         run = train_or_reuse(config)
-        entries[label] = _entry(run, evaluate_run(run))
-    _check_comparable(entries)
+        entries[label] = entry_of(run, evaluate_run(run))
+        if lap:
+            lap(label)
+    check_comparable(entries)
     first = next(iter(entries.values()))
     info = read_run(first["run"])
     metrics = first["metrics"]

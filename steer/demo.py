@@ -7,12 +7,13 @@ import shutil
 import time
 from pathlib import Path
 
-from steer.compare import compare, model_configs, result_table
+from steer.compare import check_comparable, compare, entry_of, model_configs, result_table
 from steer.data.cache import FrameCache
 from steer.drive import closed_loop as cl
+from steer.drive.dagger import DaggerConfig, dagger
 from steer.drive.pilot import Pilot
 from steer.durable import write_json
-from steer.evaluate.evaluate import overlay_path
+from steer.evaluate.evaluate import evaluate_run, overlay_path
 from steer.evaluate.report import CLOSED_LOOP, write_report
 from steer.evaluate.video import write_closed_loop
 from steer.provenance import machine, machine_line
@@ -24,38 +25,83 @@ LOOP_ROADS, LOOP_SECONDS, LOOP_SEED = 4, 30.0, 1000
 
 # PilotNet has no memory, so it learns from shuffled single frames. The recurrent model learns with
 # truncated backpropagation through time: 16 lanes walk the drives in windows of 8 frames, the state
-# carried from each window to the next. Each trains all its epochs (patience = epochs).
+# carried from each window to the next. Each trains all its epochs (patience = epochs) and keeps the
+# epoch of lowest validation steering loss: summed over targets, speed (which one frame cannot show)
+# would pick the checkpoint.
 DEMO_MODELS = {
-    "pilotnet": {"stateful": False, "window": 1, "stride": 1, "batch_size": 32, "epochs": 6, "patience": 6},
-    "cnn-lstm": {"stateful": True, "window": 8, "batch_size": 16, "epochs": 5, "patience": 5},
+    "pilotnet": {"stateful": False, "window": 1, "stride": 1, "batch_size": 32, "epochs": 4, "patience": 4,
+                 "select_weights": {"steering": 1}},
+    "cnn-lstm": {"stateful": True, "window": 8, "batch_size": 16, "epochs": 4, "patience": 4,
+                 "select_weights": {"steering": 1}},
 }
+# Then each model drives one DAgger round (steer/drive/dagger.py) on roads of its own seed family, none a
+# held-out or validation road, the expert labelling the states its own driving reached, and is fine-tuned
+# on all the data for 2 epochs: the study's largest step (docs/results/closed-loop-study.md).
+DEMO_DAGGER = {"rounds": 1, "roads": 20, "seconds": 20.0, "epochs": 2, "val_roads": 4, "val_seconds": 20.0}
 
 
 def run_demo(out: str | Path, drives: int = 96, frames: int = 200, epochs: int | None = None, seed: int = 0,
-             world: WorldConfig | None = None, loop_roads: int = LOOP_ROADS,
-             loop_seconds: float = LOOP_SECONDS) -> dict[str, dict]:
-    """Returns, per model, its metrics.json, and under `closed_loop` every driver's scores on `loop_roads`
-    held-out roads of `loop_seconds`; `epochs` overrides each model's own count."""
-    out = Path(out)
-    started = time.perf_counter()
+             world: WorldConfig | None = None, loop_roads: int = LOOP_ROADS, loop_seconds: float = LOOP_SECONDS,
+             dagger: dict | None = None) -> dict[str, dict]:
+    """Returns, per model (and per model after its DAgger rounds, labelled `<model> + dagger`), its
+    metrics.json, under `closed_loop` every driver's scores on `loop_roads` held-out roads of
+    `loop_seconds`, and under `stages_s` the seconds each stage took; `epochs` overrides each model's own
+    count; `dagger` overrides DEMO_DAGGER's settings (DaggerConfig's fields), rounds 0 leaving DAgger out."""
+    out, clock = Path(out), Stopwatch()
     world = world or WorldConfig(frames_per_drive=frames)
     cache_dir = out / "cache"
-    for left in [cache_dir, *(out / name for name in DEMO_MODELS)]:
+    for left in [cache_dir, *(out / name for name in DEMO_MODELS), *(out / f"{name}-dagger" for name in DEMO_MODELS)]:
         shutil.rmtree(left, ignore_errors=True)  # a cache or runs left by other settings must not leak in
     print(f"generating {drives} synthetic drives of {world.frames_per_drive} frames into {cache_dir}")
     FrameCache.create(cache_dir, generate_drives(world, drives, seed, processes=os.cpu_count() or 1))
+    clock.lap("world")
     spec = {"common": {"cache": str(cache_dir), "seed": seed}, "models": DEMO_MODELS}
     result = compare(model_configs(spec, out, overrides={"epochs": epochs, "patience": epochs} if epochs else {}),
-                     out)
+                     out, lap=clock.lap)
+    rounds = {**DEMO_DAGGER, **(dagger or {})}
+    if rounds["rounds"]:
+        result["models"] |= taught(result, out, DaggerConfig(**rounds), clock)
     summary = {label: entry["metrics"] for label, entry in result["models"].items()}
     where = machine({label: metrics["precision"] for label, metrics in summary.items()})
     print(f"\nheld-out drives: {', '.join(result['test']['drives'])}\n{result_table(result)}\n{machine_line(where)}")
     summary["closed_loop"], summary["closed_loop_speed_model"] = drive_in_the_loop(result, loop_roads, loop_seconds)
+    clock.lap("closed loop")
     summary["machine"] = where  # bf16 figures differ between CPUs: say which one made these
+    summary["stages_s"] = clock.laps
     write_json(out / "summary.json", summary)
-    minutes = (time.perf_counter() - started) / 60
-    print(f"\nwrote {out / 'summary.json'} and {out / 'compare.json'} in {minutes:.1f} min")
+    print(f"\nwrote {out / 'summary.json'} and {out / 'compare.json'} in {clock.total() / 60:.1f} min ("
+          + ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in clock.laps.items()) + ")")
     return summary
+
+
+class Stopwatch:
+    """Seconds per named stage, each from the end of the one before."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage], self.last = now - self.last, now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def taught(result: dict, out: Path, config: DaggerConfig, clock: Stopwatch) -> dict[str, dict]:
+    """Each model of a compare() result after `config.rounds` DAgger rounds into OUT/<label>-dagger, scored
+    on the same held-out drives: entries labelled `<label> + dagger`."""
+    entries = {}
+    for label, entry in list(result["models"].items()):
+        print(f"\n{label}: {config.rounds} DAgger round(s) of {config.roads} roads of {config.seconds:g} s into "
+              f"{out / f'{label}-dagger'}, fine-tuned {config.epochs} epochs each")
+        rounds = dagger(entry["run"], out / f"{label}-dagger", config)["rounds"]
+        run = Path(rounds[-1]["checkpoint"]).parent
+        entries[f"{label} + dagger"] = entry_of(run, evaluate_run(run))
+        clock.lap(f"{label} dagger")
+    check_comparable({**result["models"], **entries})
+    return entries
 
 
 def drive_in_the_loop(result: dict, roads: int = LOOP_ROADS,

@@ -2,6 +2,7 @@ import csv
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,20 +66,28 @@ def test_evaluating_on_another_cache_takes_all_its_drives_and_metrics_only_write
 def test_demo_compares_both_models_beside_the_baselines(tmp_path, capsys):
     from steer.demo import run_demo
 
-    summary = run_demo(tmp_path, drives=4, frames=24, epochs=1, loop_roads=1, loop_seconds=1.0)
-    assert set(summary) == {"pilotnet", "cnn-lstm", "closed_loop", "closed_loop_speed_model", "machine"}
+    summary = run_demo(tmp_path, drives=4, frames=24, epochs=1, loop_roads=1, loop_seconds=1.0,
+                       dagger={"roads": 1, "seconds": 3.0, "epochs": 1, "val_roads": 1, "val_seconds": 1.0})
+    models = ["pilotnet", "cnn-lstm", "pilotnet + dagger", "cnn-lstm + dagger"]
+    assert set(summary) == {*models, "closed_loop", "closed_loop_speed_model", "machine", "stages_s"}
+    assert list(summary["stages_s"]) == ["world", "pilotnet", "cnn-lstm", "pilotnet dagger", "cnn-lstm dagger",
+                                         "closed loop"]
     assert set(summary["machine"]) == {"cpu", "amx_bf16", "avx512_bf16", "torch_threads", "precision"}
-    assert summary["machine"]["precision"] == {label: summary[label]["precision"] for label in ("pilotnet", "cnn-lstm")}
+    assert summary["machine"]["precision"] == {label: summary[label]["precision"] for label in models}
     for key in ("closed_loop", "closed_loop_speed_model"):
-        assert set(summary[key]) == {"pilotnet", "cnn-lstm", "world driver (ceiling)", "zero steering (floor)"}
+        assert set(summary[key]) == {*models, "world driver (ceiling)", "zero steering (floor)"}
         assert "speed_rmse_mps" in summary[key]["pilotnet"]
-    best = max(("pilotnet", "cnn-lstm"), key=lambda label: summary["closed_loop"][label]["autonomy_pct"])
-    assert "id='closed-loop'" in (tmp_path / best / "report.html").read_text()
+    dagger = json.loads((tmp_path / "cnn-lstm-dagger" / "dagger.json").read_text())
+    assert summary["cnn-lstm + dagger"]["checkpoint"] == dagger["rounds"][-1]["checkpoint"]
+    assert dagger["rounds"][-1]["driven"]["frames"] == 60  # one road of 3 s at 20 frames/s
+    best = max(models, key=lambda label: summary["closed_loop"][label]["autonomy_pct"])
+    run = tmp_path / best if "dagger" not in best else Path(summary[best]["checkpoint"]).parent
+    assert "id='closed-loop'" in (run / "report.html").read_text()
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written == summary
-    assert summary["pilotnet"]["drives"] == summary["cnn-lstm"]["drives"]  # the same held-out frames
+    assert all(summary[label]["drives"] == summary["pilotnet"]["drives"] for label in models)  # the same frames
     table = capsys.readouterr().out
-    for row in ("pilotnet", "cnn-lstm", "baseline: zero", "baseline: train mean", "zero steering (floor)"):
+    for row in (*models, "baseline: zero", "baseline: train mean", "zero steering (floor)"):
         assert row in table
     assert f"measured on {summary['machine']['cpu']}" in table and "torch threads, precision pilotnet" in table
 

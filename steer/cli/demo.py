@@ -14,10 +14,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--loop-roads", type=int, default=4, help="held-out roads both models then drive in closed loop")
     p.add_argument("--loop-seconds", type=float, default=30.0, help="driven per road")
+    p.add_argument("--dagger-rounds", type=int, default=1, help="DAgger rounds per model after training (0: none)")
+    p.add_argument("--dagger-roads", type=int, default=20, help="roads of 20 s each DAgger round drives")
 
 
 def run(args: argparse.Namespace) -> None:
     from steer.demo import run_demo
 
     run_demo(args.out, drives=args.drives, frames=args.frames, epochs=args.epochs, seed=args.seed,
-             loop_roads=args.loop_roads, loop_seconds=args.loop_seconds)
+             loop_roads=args.loop_roads, loop_seconds=args.loop_seconds,
+             dagger={"rounds": args.dagger_rounds, "roads": args.dagger_roads})
