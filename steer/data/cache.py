@@ -262,16 +262,19 @@ def _name_holder(fd: int) -> None:
     os.pwrite(fd, note.encode(), 0)
 
 
+QUIET_WAIT_S = 2.0
+
+
 @contextmanager
 def locked(root: str | Path, timeout_s: float = 600.0) -> Iterator[None]:
     """Hold the writers' lock of the cache at `root` (re-entrant in one process): a second writer waits
-    up to `timeout_s`, saying whom it waits for, then gives up naming the cache and the holder. Sweeps
-    what interrupted writers left."""
+    up to `timeout_s`, saying whom it waits for after QUIET_WAIT_S, then gives up naming the cache and the
+    holder. Sweeps what interrupted writers left."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     lock = FileLock(root / LOCK, is_singleton=True, on_acquired=_name_holder)
-    try:
-        lock.acquire(timeout=0)
+    try:  # a commit takes milliseconds: only a longer wait is worth a word
+        lock.acquire(timeout=min(QUIET_WAIT_S, timeout_s))
     except Timeout:
         holder = (root / LOCK).read_text(errors="replace").strip() or "another process"
         print(f"waiting for the frame cache {root}: {holder} is writing to it", file=sys.stderr)
