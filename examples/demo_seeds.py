@@ -31,7 +31,7 @@ def demo(out: Path, seed: int, args: argparse.Namespace) -> dict:
     done = out / "summary.json"
     if not done.exists():
         run_demo(out, drives=args.drives, frames=args.frames, epochs=args.epochs, seed=seed,
-                 loop_roads=args.roads, loop_seconds=args.seconds, dagger={"roads": args.dagger_roads})
+                 dagger={"roads": args.dagger_roads})  # its own closed loop: the demo's 4 roads of 30 s
     return json.loads(done.read_text())
 
 

@@ -92,6 +92,11 @@ def test_demo_compares_both_models_beside_the_baselines(tmp_path, capsys):
     assert f"measured on {summary['machine']['cpu']}" in table and "torch threads, precision pilotnet" in table
 
 
+def test_demo_refuses_dagger_settings_out_of_range_before_writing(tmp_path, refuse):
+    refuse(["demo", "--out", tmp_path / "demo", "--dagger-rounds", "-1"], tmp_path, "--dagger-rounds")
+    refuse(["demo", "--out", tmp_path / "demo", "--dagger-roads", "0"], tmp_path, "--dagger-roads")
+
+
 def test_scoring_a_predictions_file_reproduces_a_hand_computed_rmse(tmp_path, capsys):
     truth = tmp_path / "truth.csv"
     truth.write_text("frame_id,steering_angle,public\n1,0.0,1\n2,0.5,1\n3,-1.0,0\n4,1.0,0\n")

@@ -20,7 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from steer.demo import run_demo
+    from steer.errors import SteerError
 
+    if args.dagger_rounds < 0 or args.dagger_roads < 1:
+        raise SteerError(f"--dagger-rounds {args.dagger_rounds} (0 or more), --dagger-roads {args.dagger_roads} "
+                         "(1 or more): one of them is out of range")
     run_demo(args.out, drives=args.drives, frames=args.frames, epochs=args.epochs, seed=args.seed,
              loop_roads=args.loop_roads, loop_seconds=args.loop_seconds,
              dagger={"rounds": args.dagger_rounds, "roads": args.dagger_roads})
