@@ -273,13 +273,14 @@ def locked(root: str | Path, timeout_s: float = 600.0) -> Iterator[None]:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     lock = FileLock(root / LOCK, is_singleton=True, on_acquired=_name_holder)
+    quiet_s = min(QUIET_WAIT_S, timeout_s)
     try:  # a commit takes milliseconds: only a longer wait is worth a word
-        lock.acquire(timeout=min(QUIET_WAIT_S, timeout_s))
+        lock.acquire(timeout=quiet_s)
     except Timeout:
         holder = (root / LOCK).read_text(errors="replace").strip() or "another process"
         print(f"waiting for the frame cache {root}: {holder} is writing to it", file=sys.stderr)
         try:
-            lock.acquire(timeout=timeout_s)
+            lock.acquire(timeout=timeout_s - quiet_s)
         except Timeout:
             raise SteerError(f"the frame cache {root} is locked by {holder}; waited {timeout_s:g} s: try again "
                              f"when it is done, or wait longer with --lock-timeout") from None
