@@ -61,6 +61,7 @@ def run_demo(out: str | Path, drives: int = 96, frames: int = 200, epochs: int |
     rounds = {**DEMO_DAGGER, **(dagger or {})}
     if rounds["rounds"]:
         result["models"] |= taught(result, out, DaggerConfig(**rounds), clock)
+        write_json(out / "compare.json", result)  # compare() wrote it before the DAgger rounds
     summary = {label: entry["metrics"] for label, entry in result["models"].items()}
     where = machine({label: metrics["precision"] for label, metrics in summary.items()})
     print(f"\nheld-out drives: {', '.join(result['test']['drives'])}\n{result_table(result)}\n{machine_line(where)}")

@@ -85,6 +85,7 @@ def test_demo_compares_both_models_beside_the_baselines(tmp_path, capsys):
     assert "id='closed-loop'" in (run / "report.html").read_text()
     written = json.loads((tmp_path / "summary.json").read_text())
     assert written == summary
+    assert list(json.loads((tmp_path / "compare.json").read_text())["models"]) == models
     assert all(summary[label]["drives"] == summary["pilotnet"]["drives"] for label in models)  # the same frames
     table = capsys.readouterr().out
     for row in (*models, "baseline: zero", "baseline: train mean", "zero steering (floor)"):
