@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from steer.compare import spread
+from steer.compare import mean_std, spread
 from steer.demo import DEMO_MODELS, run_demo
 from steer.drive import closed_loop as cl
 from steer.durable import write_json
@@ -53,10 +53,9 @@ def table(rows: dict[str, dict]) -> str:
     columns = list(next(iter(rows.values()))["autonomy"])
     lines = [f"{'':<20}" + "".join(f"{c:>28}" for c in columns) + f"{'steering rmse':>26}"]
     for label, row in rows.items():
-        cells = [f"{row['autonomy'][c]['mean']:5.1f} ± {row['autonomy'][c]['std']:4.1f} "
-                 f"({', '.join(f'{v:.0f}' for v in row['autonomy'][c]['per_seed'])})" for c in columns]
-        rmse = row["steering_rmse"]
-        lines.append(f"{label:<20}" + "".join(f"{c:>28}" for c in cells) + f"{rmse['mean']:>17.4f} ± {rmse['std']:.4f}")
+        cells = [f"{mean_std(row['autonomy'][c])} ({', '.join(f'{v:.0f}' for v in row['autonomy'][c]['per_seed'])})"
+                 for c in columns]
+        lines.append(f"{label:<20}" + "".join(f"{c:>28}" for c in cells) + f"{mean_std(row['steering_rmse']):>26}")
     return "\n".join(lines)
 
 
@@ -66,7 +65,7 @@ def main() -> None:
     summaries = {seed: demo(out / f"seed-{seed}", seed, args) for seed in seeds}
     checkpoints = {(seed, label): summaries[seed][label]["checkpoint"] for seed in seeds for label in ROWS}
     driven = drive(checkpoints, args)
-    rows = {label: {"autonomy": {c: {**spread([driven["autonomy"][(s, label)][c] for s in seeds])}
+    rows = {label: {"autonomy": {c: spread([driven["autonomy"][(s, label)][c] for s in seeds])
                                  for c in driven["autonomy"][(seeds[0], label)]},
                     "steering_rmse": spread([summaries[s][label]["model"]["steering"]["rmse"] for s in seeds])}
             for label in ROWS}

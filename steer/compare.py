@@ -245,7 +245,7 @@ def seeds_table(result: dict) -> str:
     lines = [" " * width + "".join(f"{c:>28}" for c in columns)]
     rows = {**result["models"], **{BASELINES[k]: v for k, v in result["baselines"].items()}}
     for name, row in rows.items():
-        lines.append(f"{name:<{width}}" + "".join(f"{_pm(row[k]):>28}" if k in row else " " * 28 for k in keys))
+        lines.append(f"{name:<{width}}" + "".join(f"{mean_std(row[k]):>28}" if k in row else " " * 28 for k in keys))
     for name, autonomy in result.get("references", {}).items():
         lines.append(f"{name:<{width}}" + " " * 28 * len(targets) + f"{autonomy:>28.1f}")
     lines.append("each: mean +- std over seeds " + ",".join(map(str, result["seeds"])) + "; per seed:")
@@ -255,6 +255,7 @@ def seeds_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _pm(s: dict) -> str:
+def mean_std(s: dict) -> str:
+    """A spread() as `mean +- std` (1 decimal above 5, as autonomy %; 4 below, as an RMSE)."""
     digits = 1 if s["mean"] > 5 else 4
     return f"{s['mean']:.{digits}f} +- {s['std']:.{digits}f}"
