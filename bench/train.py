@@ -19,10 +19,12 @@ them gathered beforehand, a new one each step, so the limit touches new data as 
 Every configuration steps `--steps` times in turn, `--rounds` times over, so all see the machine in
 the same state; each rate is the median over rounds.
 
-`fit` is a whole `steer train` process (start-up and imports, `--fit-epochs` epochs with validation
-over whole drives, checkpoints, TensorBoard) at the demo's settings for pilotnet and cnn-lstm (the defaults
-for the others), its training frames over its wall-clock time; `fit/steps` sets it beside the training
-steps' frames/s that the same fit records in its history.json.
+`fit` is `steer train` at the demo's settings on the demo's world (`--fit-drives` drives of 200 frames; the
+demo's own epochs for pilotnet and cnn-lstm, the defaults for the others) in a process of its own: its
+training frames over the wall-clock time of `train()` (opening the cache, the first optimiser's import of
+torch's dynamo, every epoch's steps and validation over whole drives, checkpoints, TensorBoard);
+`fit/steps` sets it beside the training steps' frames/s that the same fit records in its history.json,
+`start-up` is the process's imports before `train()` and `process/steps` counts them in.
 """
 from __future__ import annotations
 
@@ -145,19 +147,29 @@ def _measure(name: str, cache: FrameCache, device: str, args: argparse.Namespace
     return {"shape": f"{batch} x {window}", "default": str(default), "limit": limit, "rates": rates}
 
 
-def _fit(name: str, cache: FrameCache, device: str, args: argparse.Namespace, out: Path) -> tuple[float, float]:
-    """Frames/s of a whole `steer train` process at the demo's settings, and of its training steps alone."""
-    settings = {**DEMO_MODELS.get(name, {}), "epochs": args.fit_epochs, "patience": args.fit_epochs}
+# the fit's own process: imports, then train(), each timed
+FIT = ("import json, sys, time; started = time.perf_counter(); from steer.train.config import TrainConfig; "
+       "from steer.train.loop import train; imported = time.perf_counter(); "
+       "train(TrainConfig.from_dict(json.load(open(sys.argv[1])))); "
+       "print(json.dumps({'start_s': imported - started, 'fit_s': time.perf_counter() - imported}))")
+
+
+def _fit(name: str, cache: FrameCache, device: str, args: argparse.Namespace, out: Path) -> dict[str, float]:
+    """Frames/s of `steer train` at the demo's settings: of train(), of its training steps alone, and of the
+    whole process; and the process's start-up seconds."""
+    settings = {**DEMO_MODELS.get(name, {})} | ({"epochs": args.fit_epochs, "patience": args.fit_epochs}
+                                                if args.fit_epochs else {})
     config = TrainConfig(cache=str(cache.root), out=str(out), model=name, device=device, threads=args.threads,
                          **settings)
     (spec := out.with_suffix(".json")).write_text(json.dumps(config.to_dict()))
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "steer", "train", "--config", str(spec)], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-c", FIT, str(spec)], check=True, capture_output=True, text=True)
     wall = time.perf_counter() - started
+    timed = json.loads(done.stdout.splitlines()[-1])
     history = json.loads((out / "history.json").read_text())
     frames = sum(epoch["train_frames"] for epoch in history)
-    return frames / wall, frames / sum(epoch["train_frames"] / epoch["train_frames_per_s"] for epoch in history)
+    steps = frames / sum(epoch["train_frames"] / epoch["train_frames_per_s"] for epoch in history)
+    return {"fit": frames / timed["fit_s"], "steps": steps, "process": frames / wall, "start_s": timed["start_s"]}
 
 
 def main() -> None:
@@ -167,7 +179,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="compiled configurations among the limit's")
     parser.add_argument("--models", default=",".join(sorted(MODELS)))
-    parser.add_argument("--fit-epochs", type=int, default=2, help="epochs of the whole fit; 0: no fit column")
+    parser.add_argument("--fit-epochs", type=int, default=0, help="epochs of the fit (0: the demo's)")
+    parser.add_argument("--fit-drives", type=int, default=96, help="the fit's world (0: no fit columns)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -175,9 +188,10 @@ def main() -> None:
         # 20 drives: split by drive, 14 to train and 3 to validate, about the demo's proportion
         cache = FrameCache.create(f"{root}/cache", generate_drives(WorldConfig(frames_per_drive=200), 20, seed=0,
                                                                    processes=2))
+        demo = (FrameCache.create(f"{root}/demo", generate_drives(WorldConfig(frames_per_drive=200), args.fit_drives,
+                                                                  seed=0, processes=2)) if args.fit_drives else None)
         print(f"{'model':<14}{'device':>7}{'batch x window':>15}{'fp32 eager':>12}{'default':>10}{'limit':>10}"
-              f"{'default/limit':>15}{'default/fp32':>14}{'augment':>9}{'augment/default':>17}{'fit':>8}"
-              f"{'fit/steps':>11}"
+              f"{'default/limit':>15}{'default/fp32':>14}{'augment':>9}{'augment/default':>17}"
               "   default setting, limit setting"
               f"   (frames/s; CPU: {args.threads} threads"
               + (f"; GPU: {torch.cuda.get_device_name()})" if len(devices) > 1 else ")"))
@@ -187,14 +201,16 @@ def main() -> None:
                 r = m["rates"]
                 fp32, default, limit = r.pop("fp32 path"), r.pop("default path"), r[m["limit"]]
                 augmented = r.pop("augment path", np.nan)
-                fit, steps = (_fit(name, cache, device, args, Path(root) / f"{name}-{device}") if args.fit_epochs
-                              else (np.nan, np.nan))
                 print(f"{name:<14}{device:>7}{m['shape']:>15}{fp32:>12,.0f}{default:>10,.0f}{limit:>10,.0f}"
                       f"{default / limit:>15.2f}{default / fp32:>14.2f}{augmented:>9,.0f}{augmented / default:>17.2f}"
-                      f"{fit:>8,.0f}{fit / steps:>11.2f}"
                       f"   {m['default']}, {m['limit']}")
                 print(" " * 14 + "in memory: " + ", ".join(f"{k} {v:,.0f}" for k, v in r.items()), flush=True)
-
+                if demo:
+                    f = _fit(name, demo, device, args, Path(root) / f"{name}-{device}")
+                    print(" " * 14 + f"fit ({args.fit_drives} drives): train() {f['fit']:,.0f}, steps "
+                          f"{f['steps']:,.0f}, fit/steps {f['fit'] / f['steps']:.2f}; with the start-up "
+                          f"({f['start_s']:.1f} s) {f['process']:,.0f}, process/steps {f['process'] / f['steps']:.2f}",
+                          flush=True)
 
 if __name__ == "__main__":
     main()

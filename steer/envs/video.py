@@ -30,4 +30,4 @@ def episode_frame(episode: Episode, i: int, scale: int = 4) -> np.ndarray:
 
 def write_episode(path: str | Path, episode: Episode, fps: float) -> None:
     """MP4 (or WebM, by the suffix) of an episode kept with its frames; a PNG still of its middle frame beside it."""
-    write_drawn(path, len(episode.frames), lambda i: episode_frame(episode, i), fps)
+    write_drawn(path, len(episode.frames), lambda i: episode_frame(episode, i), fps, Path(path).with_suffix(".png"))

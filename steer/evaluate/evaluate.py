@@ -15,7 +15,7 @@ from steer.evaluate.plots import plot_predictions
 from steer.evaluate.report import error_histogram, write_report
 from steer.evaluate.video import write_overlay
 from steer.models import SteerModel, load_model
-from steer.models.sequence import predict_drive
+from steer.models.sequence import predict_drive, predict_drives
 from steer.train.checkpoint import read_run
 from steer.train.precision import resolve_precision
 
@@ -91,10 +91,8 @@ def evaluate_run(run: str | Path, cache: str | Path | None = None, drives: list[
     excluded = Exclusions.of(frame_cache.root, frame_cache.manifest)
     meant = info["config"].get("meant", [])  # as the run learnt (runs before meant labels learnt the wheel in force)
     held = [d.labelled(meant) for d in excluded.drives(frame_cache, names)]  # kept frames: model and baselines
-    rows = []
-    for drive in held:
-        preds = predict_drive(model, drive, precision=precision)
-        rows.append((drive.name, drive.timestamps_s, drive.targets(model.targets), preds))
+    rows = [(drive.name, drive.timestamps_s, drive.targets(model.targets), preds)  # the drives batched together
+            for drive, preds in zip(held, predict_drives(model, held, precision=precision))]
     truth = np.concatenate([r[2] for r in rows])
     preds = np.concatenate([r[3] for r in rows])
     scores = scores_with_baselines(truth, preds, model.target_mean.numpy(), model.targets)

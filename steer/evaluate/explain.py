@@ -31,8 +31,9 @@ from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
 from steer.data.cache import CachedDrive  # noqa: E402
-from steer.durable import replacing, save_figure, write_json  # noqa: E402
+from steer.durable import save_figure, write_json  # noqa: E402
 from steer.errors import SteerError  # noqa: E402
+from steer.evaluate.video import write_drawn  # noqa: E402
 from steer.models import SteerModel  # noqa: E402
 from steer.models.sequence import predict_sequence  # noqa: E402
 
@@ -219,24 +220,14 @@ def write_saliency_video(path: Path, frames: np.ndarray, maps: dict[str, np.ndar
                          still: Path) -> None:
     """MP4 of each frame beside its saliency per branch (left to right, names on top); `still` gets
     the middle frame as PNG."""
-    with replacing(path) as tmp:
-        writer = None
-        for i, frame in enumerate(frames):
-            panels = [heat_overlay(np.asarray(frame), np.zeros(frame.shape[1:]))]
-            for name, m in maps.items():
-                panel = heat_overlay(np.asarray(frame), m[i])
-                cv2.putText(panel, name, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-                panels.append(panel)
-            image = np.hstack(panels)
-            if writer is None:
-                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, image.shape[1::-1])
-                if not writer.isOpened():
-                    raise RuntimeError(f"{path}: OpenCV cannot open an mp4v video writer on {tmp}")
-            writer.write(image)
-            if i == len(frames) // 2:
-                with replacing(still) as png:
-                    cv2.imwrite(str(png), image)
-        writer.release()
+    def draw(i: int) -> np.ndarray:
+        panels = [heat_overlay(np.asarray(frames[i]), np.zeros(frames[i].shape[1:]))]
+        for name, m in maps.items():
+            panel = heat_overlay(np.asarray(frames[i]), m[i])
+            cv2.putText(panel, name, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+            panels.append(panel)
+        return np.hstack(panels)
+    write_drawn(path, len(frames), draw, fps, still)
 
 
 def plot_time(path: Path, shares: np.ndarray, title: str) -> None:

@@ -1,6 +1,7 @@
 """The car: a kinematic bicycle model (rear-axle reference) with a simple longitudinal force balance."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,8 +52,8 @@ def step(state: CarState, params: CarParams, steering_wheel_rad: float, throttle
     mean_speed = 0.5 * (state.speed_mps + speed)
     yaw = state.yaw_rad + yaw_rate(mean_speed, road_wheel, params.wheelbase_m) * dt_s
     mean_yaw = 0.5 * (state.yaw_rad + yaw)
-    return CarState(state.x_m + mean_speed * np.cos(mean_yaw) * dt_s,
-                    state.y_m + mean_speed * np.sin(mean_yaw) * dt_s, yaw, speed)
+    return CarState(state.x_m + mean_speed * math.cos(mean_yaw) * dt_s,
+                    state.y_m + mean_speed * math.sin(mean_yaw) * dt_s, yaw, speed)
 
 
 def pedals_for(params: CarParams, speed_mps: float, accel_mps2: float) -> tuple[float, float]:

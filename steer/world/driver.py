@@ -13,6 +13,7 @@ command stays clean: the car then strays and the labels say how to come back.
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -44,10 +45,10 @@ def pure_pursuit(state: CarState, road: Road, index: int, lookahead_m: float, la
     along the road from `index` (the sample nearest the car)."""
     j = min(index + int(lookahead_m / DS_M), len(road.s_m) - 1)
     h = road.heading_rad[j]
-    tx = road.x_m[j] - lane_offset_m * np.sin(h) - state.x_m
-    ty = road.y_m[j] + lane_offset_m * np.cos(h) - state.y_m
+    tx = road.x_m[j] - lane_offset_m * math.sin(h) - state.x_m
+    ty = road.y_m[j] + lane_offset_m * math.cos(h) - state.y_m
     alpha = np.arctan2(ty, tx) - state.yaw_rad
-    curvature = 2.0 * np.sin(alpha) / max(np.hypot(tx, ty), 1e-3)
+    curvature = 2.0 * math.sin(alpha) / max(np.hypot(tx, ty), 1e-3)
     return float(np.arctan(curvature * car.wheelbase_m) * car.steering_ratio)
 
 
@@ -61,7 +62,7 @@ def turn_wheel(wheel_rad: float, wanted_rad: float, max_step_rad: float, limit_r
 def ornstein_uhlenbeck(value: float, std: float, tau_s: float, dt_s: float, rng: np.random.Generator) -> float:
     """One step of noise with standard deviation `std` and correlation time `tau_s`."""
     theta = dt_s / tau_s
-    return value + (-theta * value + std * np.sqrt(2 * theta) * rng.standard_normal())
+    return value + (-theta * value + std * math.sqrt(2 * theta) * rng.standard_normal())
 
 
 class Driver:
@@ -110,6 +111,6 @@ class Driver:
         if self.rng.random() < p.cruise_change_per_s * self.dt_s:
             self.cruise_mps = self.rng.uniform(*p.cruise_mps)
         ahead = road.curvature_1pm[index: index + int((10 + 2.5 * state.speed_mps) / DS_M)]
-        bend_mps = np.sqrt(p.comfort_lateral_mps2 / max(np.abs(ahead).max(initial=0.0), 1e-6))
+        bend_mps = math.sqrt(p.comfort_lateral_mps2 / max(np.abs(ahead).max(initial=0.0), 1e-6))
         self.meant_mps = float(min(self.cruise_mps, bend_mps))
         return float(clamp(p.speed_gain_per_s * (self.meant_mps - state.speed_mps), -3.5, 2.0))

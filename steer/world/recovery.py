@@ -14,6 +14,7 @@ further off, the larger.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +70,7 @@ def recovery_wheel(state: CarState, road: Road, index: int, back_s: float, lane_
 def shifted(state: CarState, road: Road, index: int, shift_left_m: float, turn_rad: float) -> CarState:
     """The car moved `shift_left_m` across the road (positive = left) and turned by `turn_rad`."""
     h = road.heading_rad[index]
-    return CarState(state.x_m - shift_left_m * np.sin(h), state.y_m + shift_left_m * np.cos(h),
+    return CarState(state.x_m - shift_left_m * math.sin(h), state.y_m + shift_left_m * math.cos(h),
                     state.yaw_rad + turn_rad, state.speed_mps)
 
 

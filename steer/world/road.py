@@ -5,6 +5,7 @@ the centreline are smooth. The centreline is sampled every `ds_m` metres.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,7 @@ class Road:
         d2 = (self.x_m[lo:hi] - x) ** 2 + (self.y_m[lo:hi] - y) ** 2
         i = lo + int(np.argmin(d2))
         h = self.heading_rad[i]
-        offset = -(x - self.x_m[i]) * np.sin(h) + (y - self.y_m[i]) * np.cos(h)
+        offset = -(x - self.x_m[i]) * math.sin(h) + (y - self.y_m[i]) * math.cos(h)
         return i, float(offset)
 
 
