@@ -39,10 +39,12 @@ def drive(checkpoints: dict[tuple[int, str], str], args: argparse.Namespace) -> 
     """Autonomy % of every checkpoint per road family and speed, keyed as `checkpoints`; the references'."""
     found, references = {}, {}
     for family, seed in ROADS.items():
-        for speed in (("driver", "model") if family == "held-out" else ("driver",)):
-            print(f"driving {len(checkpoints)} checkpoints on {args.roads} {family} roads of {args.seconds:g} s "
-                  f"(world seed {seed}), speed: {speed}", flush=True)
-            scores = cl.autonomy_of(list(checkpoints.values()), args.roads, args.seconds, seed, args.processes, speed)
+        speeds = ("driver", "model") if family == "held-out" else ("driver",)
+        print(f"driving {len(checkpoints)} checkpoints on {args.roads} {family} roads of {args.seconds:g} s "
+              f"(world seed {seed}), speeds: {', '.join(speeds)}", flush=True)
+        at_speeds = cl.autonomy_at_speeds(list(checkpoints.values()), args.roads, args.seconds, seed, args.processes,
+                                          speeds)
+        for speed, scores in at_speeds.items():
             for key, checkpoint in checkpoints.items():
                 found.setdefault(key, {})[f"{family} {speed}"] = scores["checkpoints"][checkpoint]["autonomy_pct"]
             references[f"{family} {speed}"] = {n: s["autonomy_pct"] for n, s in scores["references"].items()}

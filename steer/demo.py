@@ -113,13 +113,12 @@ def drive_in_the_loop(result: dict, roads: int = LOOP_ROADS,
     video of the most autonomous model on its first road into that model's report. Returns the overall
     scores per driver, lateral and with the model's speed."""
     checkpoints = {label: str(Path(e["run"]) / "best") for label, e in result["models"].items()}
+    print(f"\ndriving {roads} held-out roads of {seconds:g} s in closed loop (world seed {LOOP_SEED})")
     tables = []
-    for speed in ("driver", "model"):
-        print(f"\ndriving {roads} held-out roads of {seconds:g} s in closed loop (world seed {LOOP_SEED}), the "
-              + ("world driver's speed" if speed == "driver" else "model's own speed"))
-        found = cl.autonomy_of(list(checkpoints.values()), roads, seconds, LOOP_SEED, os.cpu_count() or 1, speed)
+    for speed, found in cl.autonomy_at_speeds(list(checkpoints.values()), roads, seconds, LOOP_SEED,
+                                              os.cpu_count() or 1).items():
         tables.append({label: found["checkpoints"][c] for label, c in checkpoints.items()} | found["references"])
-        print(cl.table(tables[-1]))
+        print(f"\nthe {'world driver' if speed == 'driver' else 'model'}'s speed\n{cl.table(tables[-1])}")
     rows = tables[0]
     best = max(checkpoints, key=lambda label: rows[label]["autonomy_pct"])
     run, entry = Path(result["models"][best]["run"]), result["models"][best]

@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Hashable, Protocol
 
 import numpy as np
 import torch
@@ -290,7 +290,8 @@ def hands_for(driver: str, speed: str = "driver") -> Hands:
 Task = tuple[str, WorldConfig, int, LoopConfig]  # a driver (as hands_for names it), its world, road seed, loop
 
 
-def drive_all(groups: dict[str, list[Task]], processes: int = 1, threads: int = 1) -> dict[str, list[RoadRun]]:
+def drive_all(groups: dict[Hashable, list[Task]], processes: int = 1,
+              threads: int = 1) -> dict[Hashable, list[RoadRun]]:
     """Every group's tasks driven, each with fresh hands and `threads` torch threads, one road per process on
     `processes` cores. The runs equal one process's: every road starts a new drive (a Pilot resets where time
     goes back) and draws only from its own seeded generators."""
@@ -319,13 +320,21 @@ def autonomy_of(checkpoints: list[str], roads: int, seconds: float, road_seed: i
     """Overall scores of each checkpoint (the default loop at `speed`, its own training world with glitch
     `rates` if given, roads checked held out) and of the reference drivers (in the first checkpoint's
     world), one road per process on `processes` cores."""
-    seeds, loop = road_seeds(road_seed, roads), LoopConfig(speed=speed)
+    return autonomy_at_speeds(checkpoints, roads, seconds, road_seed, processes, (speed,), **rates)[speed]
+
+
+def autonomy_at_speeds(checkpoints: list[str], roads: int, seconds: float, road_seed: int, processes: int = 1,
+                       speeds: tuple[str, ...] = ("driver", "model"), **rates: float) -> dict[str, dict]:
+    """`autonomy_of` at each of `speeds`, all roads in one pool of processes (each pool's start costs its
+    workers the import of torch). Keyed by speed."""
+    seeds = road_seeds(road_seed, roads)
     worlds = {c: world_for_loop(training_world(c, seeds)[0], seconds, **rates) for c in checkpoints}
-    groups = {d: [(d, worlds.get(d, worlds[checkpoints[0]]), seed, loop) for seed in seeds]
-              for d in [*checkpoints, *REFERENCES]}
-    found = {d: scores(runs, loop.penalty_s) for d, runs in drive_all(groups, processes).items()}
-    return {"roads": seeds, "checkpoints": {c: found[c] for c in checkpoints},
-            "references": {n: found[n] for n in REFERENCES}}
+    loops = {speed: LoopConfig(speed=speed) for speed in speeds}
+    groups = {(d, speed): [(d, worlds.get(d, worlds[checkpoints[0]]), seed, loop) for seed in seeds]
+              for speed, loop in loops.items() for d in [*checkpoints, *REFERENCES]}
+    found = {key: scores(runs, loops[key[1]].penalty_s) for key, runs in drive_all(groups, processes).items()}
+    return {speed: {"roads": seeds, "checkpoints": {c: found[c, speed] for c in checkpoints},
+                    "references": {n: found[n, speed] for n in REFERENCES}} for speed in speeds}
 
 
 def world_for_loop(world: WorldConfig, seconds: float, camera: Camera | None = None, **rates: float) -> WorldConfig:
