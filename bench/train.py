@@ -157,8 +157,8 @@ FIT = ("import json, sys, time; started = time.perf_counter(); from steer.train.
 def _fit(name: str, cache: FrameCache, device: str, args: argparse.Namespace, out: Path) -> dict[str, float]:
     """Frames/s of `steer train` at the demo's settings: of train(), of its training steps alone, and of the
     whole process; and the process's start-up seconds."""
-    settings = {**DEMO_MODELS.get(name, {})} | ({"epochs": args.fit_epochs, "patience": args.fit_epochs}
-                                                if args.fit_epochs else {})
+    settings = DEMO_MODELS.get(name, {}) | ({"epochs": args.fit_epochs, "patience": args.fit_epochs}
+                                            if args.fit_epochs else {})
     config = TrainConfig(cache=str(cache.root), out=str(out), model=name, device=device, threads=args.threads,
                          **settings)
     (spec := out.with_suffix(".json")).write_text(json.dumps(config.to_dict()))
@@ -211,6 +211,7 @@ def main() -> None:
                           f"{f['steps']:,.0f}, fit/steps {f['fit'] / f['steps']:.2f}; with the start-up "
                           f"({f['start_s']:.1f} s) {f['process']:,.0f}, process/steps {f['process'] / f['steps']:.2f}",
                           flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -114,20 +114,20 @@ def drive_in_the_loop(result: dict, roads: int = LOOP_ROADS,
     scores per driver, lateral and with the model's speed."""
     checkpoints = {label: str(Path(e["run"]) / "best") for label, e in result["models"].items()}
     print(f"\ndriving {roads} held-out roads of {seconds:g} s in closed loop (world seed {LOOP_SEED})")
+    at_speeds = cl.autonomy_at_speeds(list(checkpoints.values()), roads, seconds, LOOP_SEED, os.cpu_count() or 1)
     tables = []
-    for speed, found in cl.autonomy_at_speeds(list(checkpoints.values()), roads, seconds, LOOP_SEED,
-                                              os.cpu_count() or 1).items():
+    for speed, found in at_speeds.items():
         tables.append({label: found["checkpoints"][c] for label, c in checkpoints.items()} | found["references"])
         print(f"\nthe {'world driver' if speed == 'driver' else 'model'}'s speed\n{cl.table(tables[-1])}")
-    rows = tables[0]
+    rows, seeds = tables[0], at_speeds["driver"]["roads"]
     best = max(checkpoints, key=lambda label: rows[label]["autonomy_pct"])
     run, entry = Path(result["models"][best]["run"]), result["models"][best]
-    world = cl.world_for_loop(cl.training_world(checkpoints[best], found["roads"])[0], seconds)
-    driven = cl.drive_road(world, found["roads"][0], cl.ModelHands(Pilot(checkpoints[best])), keep_frames=True)
+    world = cl.world_for_loop(cl.training_world(checkpoints[best], seeds)[0], seconds)
+    driven = cl.drive_road(world, seeds[0], cl.ModelHands(Pilot(checkpoints[best])), keep_frames=True)
     write_closed_loop(run / "closed_loop.webm", driven)
     note = (f"{roads} roads of {seconds:g} s (world seed {LOOP_SEED}, no training drive's) beside the "
             "other models and the reference drivers; the video is the first road")
-    write_json(run / CLOSED_LOOP, {"rows": rows, "roads": found["roads"], "video": "closed_loop.webm", "note": note})
+    write_json(run / CLOSED_LOOP, {"rows": rows, "roads": seeds, "video": "closed_loop.webm", "note": note})
     info = read_run(run)
     write_report(run, entry["metrics"], info, overlay_path(run, entry["metrics"]["drives"][0]))
     return rows, tables[1]

@@ -91,8 +91,6 @@ def write_overlay(path: str | Path, frames: np.ndarray, times_s: np.ndarray, tru
     def draw(i: int) -> np.ndarray:
         return overlay_frame(np.asarray(frames[i]).transpose(1, 2, 0), dict(zip(targets, truth[i])),
                              dict(zip(targets, preds[i])), float(np.sqrt(squared[i] / (i + 1))), wheel_scale)
-    if not len(frames):
-        raise ValueError(f"{path}: no frames to draw")
     write_drawn(path, len(frames), draw, fps, still)
 
 
@@ -154,6 +152,8 @@ def write_drawn(path: str | Path, count: int, draw: Callable[[int], np.ndarray],
     """MP4 (or WebM, by the suffix) of the images `draw(0)` .. `draw(count - 1)`; a PNG of the middle one at
     `still` (None: none)."""
     path = Path(path)
+    if not count:
+        raise ValueError(f"{path}: no frames to draw")
     with replacing(path) as tmp:
         writer = None
         for i in range(count):
