@@ -150,7 +150,8 @@ def test_select_weights_choose_by_the_weighted_targets(tmp_path, world_cache):
 def test_a_dagger_round_adds_labelled_drives_to_training_only_and_fine_tunes(tmp_path, world_cache, capsys):
     cache = _world_cache(tmp_path / "cache")  # its own: DAgger adds drives to the run's cache
     first = train(_config(cache, tmp_path / "run", epochs=1, patience=1))
-    config = dg.DaggerConfig(rounds=1, roads=2, seconds=3.0, epochs=1, val_roads=1, val_seconds=1.0, processes=1)
+    config = dg.DaggerConfig(rounds=1, roads=2, seconds=3.0, epochs=1, lr=2e-4, val_roads=1, val_seconds=1.0,
+                             processes=1)
     dg.dagger(first, tmp_path / "dagger", config)
     manifest = FrameCache(cache.root).manifest["drives"]
     added = [e for e in manifest if e["meta"].get("source") == "dagger"]
@@ -160,7 +161,7 @@ def test_a_dagger_round_adds_labelled_drives_to_training_only_and_fine_tunes(tmp
     original = json.loads((first / "run.json").read_text())["split"]
     assert info["split"]["val"] == original["val"] and info["split"]["test"] == original["test"]
     assert set(info["split"]["train"]) == set(original["train"]) | {e["name"] for e in added}
-    assert info["config"]["init"] == str(first / "best")
+    assert info["config"]["init"] == str(first / "best") and info["config"]["lr"] == 2e-4
     record = json.loads((tmp_path / "dagger" / "dagger.json").read_text())
     assert [r["round"] for r in record["rounds"]] == [0, 1] and record["rounds"][1]["driven"]["frames"] == 120
     assert "round 1: validation autonomy" in capsys.readouterr().out

@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=["fine-tune", "scratch"], default=d.mode,
                    help="each round fine-tunes the last checkpoint, or trains a fresh model on all data so far")
     p.add_argument("--epochs", type=int, default=d.epochs, help="epochs per round (0: the run's own)")
+    p.add_argument("--lr", type=float, default=d.lr, help="learning rate per round (0: the run's own)")
     p.add_argument("--seed", type=int, default=d.seed,
                    help="world: roads are this world seed's drives, never the held-out (1000) or validation (3000) "
                         "ones; --env: episode k of round r is reset with SEED + (r - 1) x EPISODES + k")
@@ -63,8 +64,8 @@ def run(args: argparse.Namespace) -> None:
 
     if args.env:
         return run_env(args)
-    config = DaggerConfig(args.rounds, args.beta, args.mode, args.epochs, args.roads, args.seconds, args.seed,
-                          args.val_roads, args.val_seconds, args.processes)
+    config = DaggerConfig(args.rounds, args.beta, args.mode, args.epochs, args.lr, args.roads, args.seconds,
+                          args.seed, args.val_roads, args.val_seconds, args.processes)
     dagger(args.run, args.out, config)
     print(f"wrote {args.out}/dagger.json")
 
@@ -75,9 +76,9 @@ def run_env(args: argparse.Namespace) -> None:
     from steer.drive.dagger import run_rounds
     from steer.envs.dagger import EnvDaggerConfig, EnvEpisodes
 
-    config = EnvDaggerConfig(args.rounds, args.beta, args.mode, args.epochs, args.episodes, args.seed, args.max_steps,
-                             args.val_episodes, args.val_seed, args.held_out, args.speed == "model", args.threads,
-                             args.limits)
+    config = EnvDaggerConfig(args.rounds, args.beta, args.mode, args.epochs, args.lr, args.episodes, args.seed,
+                             args.max_steps, args.val_episodes, args.val_seed, args.held_out, args.speed == "model",
+                             args.threads, args.limits)
     config.check()  # before the env is made
     adapter = open_env(args)
     run_rounds(args.run, args.out, config, lambda base, rounds: EnvEpisodes(adapter, base, rounds))

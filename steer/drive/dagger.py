@@ -49,14 +49,15 @@ class Rounds:
     beta: float = 0.5  # the expert's share of the wheel in round r is beta ** r
     mode: str = "fine-tune"  # or "scratch": each round trains a fresh model on all data so far
     epochs: int = 0  # training epochs per round (0: the run's own)
+    lr: float = 0.0  # learning rate per round (0: the run's own); fine-tuning may want less than from scratch
 
     def check(self) -> None:
         """Refuse settings no round can run with, naming the flag."""
         if not self.rounds > 0:
             raise SteerError(f"--rounds {self.rounds}: must be above 0")
-        if not 0 <= self.beta <= 1 or self.epochs < 0 or self.mode not in ("fine-tune", "scratch"):
-            raise SteerError(f"--beta {self.beta} (0..1), --epochs {self.epochs} (0 or more), --mode {self.mode} "
-                             "(fine-tune or scratch): one of them is out of range")
+        if not 0 <= self.beta <= 1 or self.epochs < 0 or self.lr < 0 or self.mode not in ("fine-tune", "scratch"):
+            raise SteerError(f"--beta {self.beta} (0..1), --epochs {self.epochs} (0 or more), --lr {self.lr} (0 or "
+                             f"more), --mode {self.mode} (fine-tune or scratch): one of them is out of range")
 
 
 class Simulator(Protocol):
@@ -93,7 +94,7 @@ def run_rounds(run: str | Path, out: str | Path, config: Rounds,
     for round_ in range(1, config.rounds + 1):
         driven = sim.collect(checkpoint, round_, config.beta ** round_)
         trained = replace(sim.train_config(base), out=str(out / f"round-{round_}"), epochs=config.epochs or base.epochs,
-                          init=str(checkpoint) if config.mode == "fine-tune" else "")
+                          lr=config.lr or base.lr, init=str(checkpoint) if config.mode == "fine-tune" else "")
         started = time.perf_counter()
         checkpoint = train(trained, overwrite=True, judge=road_judge(trained)) / "best"
         rounds.append({"round": round_, "checkpoint": str(checkpoint), "driven": driven,
