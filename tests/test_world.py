@@ -141,21 +141,32 @@ def test_compiled_renderer_draws_the_reference_renderers_frames(monkeypatch, cam
     assert clean.mean() > 50 and np.ptp(clean, axis=(1, 2, 3)).min() > 100  # real scenes, not flat
 
 
+def test_sharpest_bend_of_a_stretch_is_found_as_a_pass_over_it_finds_it(rng):
+    road = generate_road(rng, 400)
+    n = len(road.s_m)
+    stretches = [(0, n), (n - 3, n + 50), (n, n + 9), (5, 5), (7, 3)] + [tuple(rng.integers(0, n + 20, 2).tolist())
+                                                                         for _ in range(2000)]
+    for first, stop in stretches:
+        assert road.sharpest_1pm(first, stop) == np.abs(road.curvature_1pm[first:stop]).max(initial=0.0)
+
+
 def test_scalar_math_drives_as_numpy_did(monkeypatch):
-    """clamp for np.clip, and math's sin, cos and sqrt for numpy's on one number (each about 1 µs a call),
-    give the very drives numpy gave (numpy's tan, arctan, arctan2 and hypot differ from libm's in the last
-    bit on some CPUs, so they stay)."""
+    """clamp for np.clip, math's sin, cos and sqrt for numpy's on one number (each about 1 µs a call), the
+    sharpest bend ahead from a table and noise bursts clipped in place give the very drives numpy gave
+    (numpy's tan, arctan, arctan2 and hypot differ from libm's in the last bit on some CPUs, so they stay)."""
     from types import SimpleNamespace
 
     import steer.world.driver as drivermodel
+    import steer.world.glitches as glitchmodel
     import steer.world.recovery as recoverymodel
     import steer.world.road as roadmodel
 
     # a slow wheel and DART noise, so the rate limit binds often; recovery runs move the car off its lane
     world = WorldConfig(frames_per_drive=150, camera=Camera(height_px=6, width_px=8, supersample=1),
                         driver=DriverParams(dart_rad=0.3, steering_rate_rad_per_s=2.0),
-                        recovery=RecoveryParams(rate=0.1, run_rate=0.02))
+                        recovery=RecoveryParams(rate=0.1, run_rate=0.02), burst_rate=0.03)
     drives = [simulate_drive(world, seed) for seed in range(3)]
+    assert any((d.signals["glitch"].values == glitchmodel.NOISE).any() for d in drives)
     bound = []
 
     def np_clip(value, low, high):  # what car.step, turn_wheel and the speed gain called before clamp
@@ -164,6 +175,10 @@ def test_scalar_math_drives_as_numpy_did(monkeypatch):
 
     monkeypatch.setattr(carmodel, "clamp", np_clip)
     monkeypatch.setattr(drivermodel, "clamp", np_clip)
+    monkeypatch.setattr(roadmodel.Road, "sharpest_1pm",
+                        lambda road, first, stop: np.abs(road.curvature_1pm[first:stop]).max(initial=0.0))
+    monkeypatch.setattr(glitchmodel, "noisy_frames",
+                        lambda frames, noise: np.clip(frames + noise, 0, 255).astype(np.uint8))
     for module in (carmodel, drivermodel, roadmodel, recoverymodel):
         monkeypatch.setattr(module, "math", SimpleNamespace(sin=np.sin, cos=np.cos, sqrt=np.sqrt))
     for seed, drive in enumerate(drives):

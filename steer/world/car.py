@@ -19,7 +19,7 @@ class CarParams:
     rolling_resistance_n: float = 150.0
 
 
-@dataclass
+@dataclass(slots=True)
 class CarState:
     x_m: float = 0.0
     y_m: float = 0.0

@@ -110,7 +110,7 @@ class Driver:
         p = self.params
         if self.rng.random() < p.cruise_change_per_s * self.dt_s:
             self.cruise_mps = self.rng.uniform(*p.cruise_mps)
-        ahead = road.curvature_1pm[index: index + int((10 + 2.5 * state.speed_mps) / DS_M)]
-        bend_mps = math.sqrt(p.comfort_lateral_mps2 / max(np.abs(ahead).max(initial=0.0), 1e-6))
+        sharpest = road.sharpest_1pm(index, index + int((10 + 2.5 * state.speed_mps) / DS_M))
+        bend_mps = math.sqrt(p.comfort_lateral_mps2 / max(sharpest, 1e-6))
         self.meant_mps = float(min(self.cruise_mps, bend_mps))
         return float(clamp(p.speed_gain_per_s * (self.meant_mps - state.speed_mps), -3.5, 2.0))

@@ -22,6 +22,23 @@ class Road:
     heading_rad: np.ndarray
     curvature_1pm: np.ndarray  # 1/m, positive = turning left
 
+    def __post_init__(self) -> None:
+        # the largest |curvature| over 2**k samples from each sample, level k: any stretch's in two lookups
+        self._sharpest = [np.abs(self.curvature_1pm)]
+        while 2 ** len(self._sharpest) <= len(self.s_m):
+            last, half = self._sharpest[-1], 2 ** (len(self._sharpest) - 1)
+            self._sharpest.append(np.maximum(last[:-half], last[half:]))
+
+    def sharpest_1pm(self, first: int, stop: int) -> float:
+        """The largest |curvature| of samples first .. stop - 1 (0 where there are none), as
+        np.abs(curvature_1pm[first:stop]).max(initial=0) finds it, without a pass over the stretch."""
+        stop = min(stop, len(self.s_m))
+        if stop <= first:
+            return 0.0
+        k = (stop - first).bit_length() - 1
+        level = self._sharpest[k]
+        return max(level[first], level[stop - 2**k])
+
     @property
     def length_m(self) -> float:
         return float(self.s_m[-1])
