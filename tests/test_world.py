@@ -150,10 +150,19 @@ def test_sharpest_bend_of_a_stretch_is_found_as_a_pass_over_it_finds_it(rng):
         assert road.sharpest_1pm(first, stop) == np.abs(road.curvature_1pm[first:stop]).max(initial=0.0)
 
 
+def test_a_frame_is_the_same_from_a_float_pose_as_from_numpys_scalars(rng):
+    from steer.world.camera import Renderer, Scenery
+
+    renderer, scenery = Renderer(Camera()), Scenery.random(rng)
+    for yaw in rng.uniform(-3, 3, 20):  # the hills' ridge in float64 either way (float32 columns beside a float)
+        assert np.array_equal(renderer._ridge(float(yaw), scenery), renderer._ridge(np.float64(yaw), scenery))
+
+
 def test_scalar_math_drives_as_numpy_did(monkeypatch):
     """clamp for np.clip, math's sin, cos and sqrt for numpy's on one number (each about 1 µs a call), the
-    sharpest bend ahead from a table and noise bursts clipped in place give the very drives numpy gave
-    (numpy's tan, arctan, arctan2 and hypot differ from libm's in the last bit on some CPUs, so they stay)."""
+    sharpest bend ahead from a table, noise bursts clipped in place and a car state of floats, not numpy's
+    scalars, give the very drives numpy gave (numpy's tan, arctan, arctan2 and hypot differ from libm's in
+    the last bit on some CPUs, so they stay)."""
     from types import SimpleNamespace
 
     import steer.world.driver as drivermodel
@@ -175,6 +184,7 @@ def test_scalar_math_drives_as_numpy_did(monkeypatch):
 
     monkeypatch.setattr(carmodel, "clamp", np_clip)
     monkeypatch.setattr(drivermodel, "clamp", np_clip)
+    monkeypatch.setattr(carmodel, "yaw_rate", lambda speed, wheel, base: speed / base * np.tan(wheel))  # numpy's yaw
     monkeypatch.setattr(roadmodel.Road, "sharpest_1pm",
                         lambda road, first, stop: np.abs(road.curvature_1pm[first:stop]).max(initial=0.0))
     monkeypatch.setattr(glitchmodel, "noisy_frames",

@@ -189,8 +189,8 @@ def _mixed(command: Command, meant_rad: float, expert_share: float) -> Command:
 def _put_back(config: WorldConfig, road, index: int, state: carmodel.CarState) -> carmodel.CarState:
     """The car on the lane centre beside where it was, with the lane's heading, at its speed."""
     h, lane = road.heading_rad[index], config.driver.lane_offset_m
-    return carmodel.CarState(road.x_m[index] - lane * np.sin(h), road.y_m[index] + lane * np.cos(h), h,
-                             state.speed_mps)
+    return carmodel.CarState(float(road.x_m[index] - lane * np.sin(h)), float(road.y_m[index] + lane * np.cos(h)),
+                             float(h), state.speed_mps)
 
 
 def scores(runs: list[RoadRun], penalty_s: float) -> dict[str, float]:

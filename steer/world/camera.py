@@ -187,7 +187,8 @@ class Renderer:
 
     def _ridge(self, yaw_rad: float, scenery: Scenery) -> np.ndarray:
         """Elevation (rad) of the hills' ridge line in each supersampled column."""
-        azimuth = yaw_rad - self.column_azimuth  # left of the heading is a larger azimuth
+        # left of the heading is a larger azimuth; in float64 (a float yaw beside float32 columns is float32)
+        azimuth = np.float64(yaw_rad) - self.column_azimuth
         amp, freq, phase = scenery.hill_waves.T
         ridge = 0.01 + np.sum(amp[:, None] * (1 + np.sin(freq[:, None] * azimuth + phase[:, None])), axis=0)
         return ridge.astype(np.float64)

@@ -34,7 +34,7 @@ def clamp(value: float, low: float, high: float) -> float:
 
 def yaw_rate(speed_mps: float, road_wheel_rad: float, wheelbase_m: float) -> float:
     """Kinematic bicycle: yaw rate = v / L * tan(road-wheel angle)."""
-    return speed_mps / wheelbase_m * np.tan(road_wheel_rad)
+    return speed_mps / wheelbase_m * float(np.tan(road_wheel_rad))  # a float: numpy's scalars are slow to add
 
 
 def resistance_n(params: CarParams, speed_mps: float) -> float:

@@ -71,8 +71,8 @@ def start_world(config: WorldConfig, seed: int) -> World:
     scenery = Scenery.random(rng)
     driver = Driver(config.driver, config.car, rng, dt / SUBSTEPS, np.random.default_rng([seed, 4]))
     start = road.index_at(20.0)
-    state = carmodel.CarState(road.x_m[start], road.y_m[start] + config.driver.lane_offset_m,
-                              road.heading_rad[start], driver.cruise_mps)
+    state = carmodel.CarState(float(road.x_m[start]), float(road.y_m[start]) + config.driver.lane_offset_m,
+                              float(road.heading_rad[start]), driver.cruise_mps)  # floats: numpy's scalars are slow
     return World(rng, road, scenery, driver, Renderer(config.camera), state, start)
 
 
