@@ -164,7 +164,19 @@ def test_a_dagger_round_adds_labelled_drives_to_training_only_and_fine_tunes(tmp
     assert info["config"]["init"] == str(first / "best") and info["config"]["lr"] == 2e-4
     record = json.loads((tmp_path / "dagger" / "dagger.json").read_text())
     assert [r["round"] for r in record["rounds"]] == [0, 1] and record["rounds"][1]["driven"]["frames"] == 120
-    assert "round 1: validation autonomy" in capsys.readouterr().out
+    scores = [r["validation"]["autonomy_pct"] for r in record["rounds"]]
+    assert record["best_round"] == (1 if scores[1] >= scores[0] else 0)
+    assert "round 1: validation autonomy" in (printed := capsys.readouterr().out) and "kept round" in printed
+
+
+def test_the_kept_round_is_the_best_on_validation_and_the_later_on_a_tie():
+    def rounds(*scores):
+        return [{"validation": {"autonomy_pct": s}} for s in scores]
+
+    merit = dg.WorldRoads.merit
+    assert dg.best_round(rounds(80.0, 95.0, 90.0), lambda v: merit(None, v)) == 1
+    assert dg.best_round(rounds(100.0, 85.0), lambda v: merit(None, v)) == 0  # the run as it was: the round drove worse
+    assert dg.best_round(rounds(90.0, 90.0), lambda v: merit(None, v)) == 1
 
 
 

@@ -78,7 +78,7 @@ def test_demo_compares_both_models_beside_the_baselines(tmp_path, capsys):
         assert set(summary[key]) == {*models, "world driver (ceiling)", "zero steering (floor)"}
         assert "speed_rmse_mps" in summary[key]["pilotnet"]
     dagger = json.loads((tmp_path / "cnn-lstm-dagger" / "dagger.json").read_text())
-    assert summary["cnn-lstm + dagger"]["checkpoint"] == dagger["rounds"][-1]["checkpoint"]
+    assert summary["cnn-lstm + dagger"]["checkpoint"] == dagger["rounds"][dagger["best_round"]]["checkpoint"]
     assert dagger["rounds"][-1]["driven"]["frames"] == 60  # one road of 3 s at 20 frames/s
     best = max(models, key=lambda label: summary["closed_loop"][label]["autonomy_pct"])
     run = tmp_path / best if "dagger" not in best else Path(summary[best]["checkpoint"]).parent

@@ -8,7 +8,9 @@ recorded with the expert's meant wheel and speed at the state the mixed driving 
 take-overs (the car put back as `steer drive` does, so one bad stretch does not fill a round) into
 drives added to the run's cache, with their provenance (round, β, checkpoint). Then the model trains
 again on everything so far (the aggregate data set), fine-tuned from the last checkpoint or from
-scratch, and its autonomy on validation roads is recorded per round.
+scratch, and its autonomy on validation roads is recorded per round. As in the paper, the result is
+the best of the rounds' checkpoints on validation (round 0, the run's own, included): a round that
+drove worse is recorded and not kept.
 
 The rounds (`run_rounds`) are the same wherever the model drives: a `Simulator` says where (which
 episodes, never a held-out one), how it scores a model on validation episodes, and how it drives and
@@ -72,6 +74,9 @@ class Simulator(Protocol):
     def train_config(self, base: TrainConfig) -> TrainConfig:
         """The config each round trains with (the run's, with any labels the simulator's drives need)."""
 
+    def merit(self, validation: dict) -> float:
+        """The validation score the rounds are ranked by, higher better."""
+
     def describe(self, validation: dict, driven: dict | None) -> str:
         """A round's validation scores and driving in a few words."""
 
@@ -82,7 +87,8 @@ class Simulator(Protocol):
 def run_rounds(run: str | Path, out: str | Path, config: Rounds,
                simulator: Callable[[TrainConfig, Rounds], Simulator]) -> dict:
     """DAgger's rounds from the run's best checkpoint, in `simulator(train_config, config)`; each round's run is
-    OUT/round-N, the record OUT/dagger.json (rewritten after every round)."""
+    OUT/round-N, the record OUT/dagger.json (rewritten after every round), `best_round` the round whose
+    checkpoint is the result."""
     config.check()
     run, out = Path(run), Path(out)
     base = TrainConfig.from_dict(read_run(run)["config"])
@@ -100,9 +106,16 @@ def run_rounds(run: str | Path, out: str | Path, config: Rounds,
         rounds.append({"round": round_, "checkpoint": str(checkpoint), "driven": driven,
                        "train_seconds": time.perf_counter() - started, "validation": judge(load_model(checkpoint))})
         print(f"round {round_}: {sim.describe(rounds[-1]['validation'], driven)}", flush=True)
+        best = best_round(rounds, sim.merit)
         write_json(out / "dagger.json", {"run": str(run), "config": asdict(config), "simulator": sim.record(),
-                                         "rounds": rounds, "versions": versions()})
-    return {"rounds": rounds}
+                                         "rounds": rounds, "best_round": best, "versions": versions()})
+    print(f"kept round {best}'s checkpoint: {rounds[best]['checkpoint']}", flush=True)
+    return {"rounds": rounds, "best_round": best}
+
+
+def best_round(rounds: list[dict], merit: Callable[[dict], float]) -> int:
+    """The round whose checkpoint scored best on validation, the later one on a tie."""
+    return max(range(len(rounds)), key=lambda r: (merit(rounds[r]["validation"]), r))
 
 
 def driving(driven: dict, events: str) -> str:
@@ -197,6 +210,9 @@ class WorldRoads:
 
     def train_config(self, base: TrainConfig) -> TrainConfig:
         return base
+
+    def merit(self, validation: dict) -> float:
+        return validation["autonomy_pct"]
 
     def describe(self, validation: dict, driven: dict | None) -> str:
         drove = driving(driven, f"{driven['takeovers']} take-overs") if driven else ""

@@ -150,6 +150,9 @@ class EnvEpisodes:
         """The expert's command is every target's label: the pedals in force are the model's under full control."""
         return replace(base, meant=list(base.targets))
 
+    def merit(self, validation: dict) -> float:
+        return validation["return_mean"]
+
     def describe(self, validation: dict, driven: dict | None) -> str:
         drove = driving(driven, f"{driven['episodes']} episodes, {driven['departures']} lane departures") \
             if driven else ""
