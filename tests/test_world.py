@@ -6,7 +6,7 @@ from steer.world.camera import LANE_WIDTH_M, Camera
 from steer.world.driver import DriverParams
 from steer.world.glitches import DROPPED
 from steer.world.recovery import RecoveryParams
-from steer.world.road import DS_M, generate_road
+from steer.world.road import DS_M, SHARPEST_SPAN, generate_road
 from steer.world.simulate import WorldConfig, simulate_drive
 
 
@@ -142,8 +142,9 @@ def test_compiled_renderer_draws_the_reference_renderers_frames(monkeypatch, cam
 
 
 def test_sharpest_bend_of_a_stretch_is_found_as_a_pass_over_it_finds_it(rng):
-    road = generate_road(rng, 400)
+    road = generate_road(rng, 700)
     n = len(road.s_m)
+    assert n > 2 * SHARPEST_SPAN  # some stretches beyond the table
     stretches = [(0, n), (n - 3, n + 50), (n, n + 9), (5, 5), (7, 3)] + [tuple(rng.integers(0, n + 20, 2).tolist())
                                                                          for _ in range(2000)]
     for first, stop in stretches:

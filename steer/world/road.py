@@ -12,6 +12,7 @@ import numpy as np
 
 DS_M = 0.25
 TRANSITION_M = 25.0
+SHARPEST_SPAN = 1024  # samples: the table of bends answers stretches under twice this in two lookups
 
 
 @dataclass
@@ -23,9 +24,10 @@ class Road:
     curvature_1pm: np.ndarray  # 1/m, positive = turning left
 
     def __post_init__(self) -> None:
-        # the largest |curvature| over 2**k samples from each sample, level k: any stretch's in two lookups
+        # the largest |curvature| over 2**k samples from each sample, level k: a stretch in two lookups
+        # (the driver looks up to 290 samples ahead; longer stretches are a pass over them)
         self._sharpest = [np.abs(self.curvature_1pm)]
-        while 2 ** len(self._sharpest) <= len(self.s_m):
+        while 2 ** len(self._sharpest) <= min(len(self.s_m), SHARPEST_SPAN):
             last, half = self._sharpest[-1], 2 ** (len(self._sharpest) - 1)
             self._sharpest.append(np.maximum(last[:-half], last[half:]))
 
@@ -36,6 +38,8 @@ class Road:
         if stop <= first:
             return 0.0
         k = (stop - first).bit_length() - 1
+        if k >= len(self._sharpest):
+            return self._sharpest[0][first:stop].max()
         level = self._sharpest[k]
         return max(level[first], level[stop - 2**k])
 
