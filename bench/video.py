@@ -10,13 +10,12 @@ import argparse
 import os
 import tempfile
 import time
-from fractions import Fraction
+from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
-from steer.evaluate.video import VP8
+from steer.evaluate.video import VP8, _Video
 from steer.world.simulate import WorldConfig, simulate_drive
 
 
@@ -27,14 +26,12 @@ def opencv(path: str, frames: list[np.ndarray], fps: int) -> None:
     writer.release()
 
 
-def pyav(path: str, frames: list[np.ndarray], fps: int, options: dict) -> None:
-    with av.open(path, "w", format="webm") as video:
-        stream = video.add_stream("libvpx", rate=Fraction(fps), options=options)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt, stream.bit_rate = "yuv420p", 1_500_000
-        for frame in frames:
-            video.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")))
-        video.mux(stream.encode())
+def pyav(path: str, frames: list[np.ndarray], fps: int, vp8: dict[str, str]) -> None:
+    """Through steer's own writer, with libvpx's options `vp8`."""
+    video = _Video(Path(path), Path(path), fps, frames[0], vp8)
+    for frame in frames:
+        video.write(frame)
+    video.release()
 
 
 def main() -> None:

@@ -170,13 +170,13 @@ def test_a_dagger_round_adds_labelled_drives_to_training_only_and_fine_tunes(tmp
 
 
 def test_the_kept_round_is_the_best_on_validation_and_the_later_on_a_tie():
-    def rounds(*scores):
-        return [{"validation": {"autonomy_pct": s}} for s in scores]
+    def kept(*scores):  # the world's rounds ranked by their validation autonomy
+        return dg.best_round([{"validation": {"autonomy_pct": s}} for s in scores],
+                             lambda validation: dg.WorldRoads.merit(None, validation))
 
-    merit = dg.WorldRoads.merit
-    assert dg.best_round(rounds(80.0, 95.0, 90.0), lambda v: merit(None, v)) == 1
-    assert dg.best_round(rounds(100.0, 85.0), lambda v: merit(None, v)) == 0  # the run as it was: the round drove worse
-    assert dg.best_round(rounds(90.0, 90.0), lambda v: merit(None, v)) == 1
+    assert kept(80.0, 95.0, 90.0) == 1
+    assert kept(100.0, 85.0) == 0  # the run as it was: the round drove worse
+    assert kept(90.0, 90.0) == 1
 
 
 

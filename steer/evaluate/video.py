@@ -58,15 +58,16 @@ VP8 = {"deadline": "realtime", "cpu-used": "6"}
 
 class _Video:
     """A video written frame by frame through PyAV (FFmpeg): WebM (VP8, which browsers play) or MP4
-    (MPEG-4 part 2) by `path`'s suffix, for BGR images like `image` (padded to even sides, as 4:2:0 needs)."""
+    (MPEG-4 part 2) by `path`'s suffix, for BGR images like `image` (padded to even sides, as 4:2:0 needs);
+    `vp8`: libvpx's options for WebM."""
 
-    def __init__(self, path: Path, tmp: Path, fps: float, image: np.ndarray):
+    def __init__(self, path: Path, tmp: Path, fps: float, image: np.ndarray, vp8: dict[str, str] = VP8):
         webm = path.suffix == ".webm"
         if not tmp.parent.is_dir():  # FFmpeg would say so only at the first frame, without the name
             raise OSError(f"{path}: cannot open a video writer on {tmp}: there is no folder {tmp.parent}")
         self.file = av.open(str(tmp), "w", format="webm" if webm else "mp4")
         self.stream = self.file.add_stream("libvpx" if webm else "mpeg4", rate=Fraction(fps).limit_denominator(1001),
-                                           options=VP8 if webm else {})
+                                           options=vp8 if webm else {})
         self.stream.height, self.stream.width = (side + side % 2 for side in image.shape[:2])
         self.stream.pix_fmt, self.stream.bit_rate = "yuv420p", 1_500_000
 
