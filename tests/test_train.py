@@ -324,6 +324,24 @@ def test_an_interruption_between_a_checkpoints_renames_is_recovered_never_delete
     assert {p.name for p in tmp_path.iterdir()} == left
 
 
+def test_an_interruption_while_the_replaced_checkpoint_was_removed_leaves_nothing_behind(tmp_path):
+    """Stopped after both renames, during the removal of folder.old (a Ctrl-C at the end of a run's last
+    save): the next load removes what is left of it and loads the new checkpoint."""
+    import shutil
+
+    torch.manual_seed(0)
+    old, new = (create_model("pilotnet", targets=["steering"]) for _ in range(2))
+    save_checkpoint(tmp_path / "ckpt", old)
+    shutil.copytree(tmp_path / "ckpt", tmp_path / "ckpt.old")
+    save_checkpoint(tmp_path / "new", new)
+    shutil.rmtree(tmp_path / "ckpt")
+    (tmp_path / "new").rename(tmp_path / "ckpt")
+    (tmp_path / "ckpt.old" / "model.safetensors").unlink()  # partly removed
+    loaded = load_model(tmp_path / "ckpt")
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), new.state_dict().values()))
+    assert {p.name for p in tmp_path.iterdir()} == {"ckpt"}
+
+
 def test_a_batch_size_that_does_not_divide_among_processes_is_refused_before_writing(tiny_cache, tmp_path,
                                                                                       monkeypatch):
     import steer.train.loop as loop

@@ -42,10 +42,16 @@ def model_options(name: str) -> list[str]:
 def recover_checkpoint(folder: str | Path) -> Path:
     """A checkpoint is swapped in by two renames (folder -> folder.old, folder.tmp -> folder); an
     interruption between them leaves no folder. Finish the swap where the new one is complete (its
-    model.json, written last, is there), else put the old one back: never delete a checkpoint."""
+    model.json, written last, is there), else put the old one back: never delete a checkpoint. An
+    interruption after both, while the old one was being removed, leaves it beside the new: removed here
+    (where the disk lets it: a read-only copy still loads)."""
     folder = Path(folder)
     old, tmp = folder.with_name(folder.name + ".old"), folder.with_name(folder.name + ".tmp")
-    if folder.exists() or not old.exists():
+    if folder.exists():
+        if old.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        return folder
+    if not old.exists():
         return folder
     if (tmp / "model.json").exists():
         commit(tmp, folder)
