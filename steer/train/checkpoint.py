@@ -7,7 +7,8 @@ loaded beside `create_model`, by `steer.models.load_model`, which checks the wei
 
 A checkpoint is written into a temporary folder, model.json last, and swapped in by two renames
 (folder -> .old, .tmp -> folder): a crash mid-write leaves the previous checkpoint intact, and one
-between the renames is finished or undone at the next load (`recover_checkpoint`).
+between the renames is finished or undone at the next load, which also removes an .old left by one
+after them (`recover_checkpoint`).
 """
 from __future__ import annotations
 
