@@ -45,11 +45,11 @@ from steer.data.cache import FrameCache
 from steer.data.windows import stateless_batches
 from steer.demo import DEMO_MODELS
 from steer.models import MODELS, create_model
+from steer.models.layout import to_channels_last
 from steer.models.sequence import autocast
 from steer.train.augment import STRENGTHS, Augmenter, generator
 from steer.train.batches import BatchLoader, DeviceBatchLoader
 from steer.train.config import TrainConfig
-from steer.train.loop import to_channels_last
 from steer.train.precision import resolve_precision
 from steer.world.simulate import WorldConfig, generate_drives
 

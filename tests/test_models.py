@@ -155,3 +155,43 @@ def test_validation_batched_across_drives_equals_drive_by_drive(name, kwargs, ti
     monkeypatch.setattr(loop, "predict_drives", lambda *args: one_by_one)
     alone_loss, alone_rmse = loop.validation_loss(model, drives, "cpu", "fp32")
     assert abs(loss - alone_loss) <= 1e-6 and np.allclose(list(rmse.values()), list(alone_rmse.values()), atol=1e-6)
+
+
+def test_batch_norm_on_a_channels_last_batch_trains_as_on_a_channels_first_one():
+    from steer.models.layout import BatchNorm2d
+
+    x = torch.randn(8, 24, 31, 98, generator=torch.Generator().manual_seed(0)) * 3 + 1
+    grad = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+    found = {}
+    for layout in (torch.contiguous_format, torch.channels_last):
+        torch.manual_seed(0)
+        norm = BatchNorm2d(24).train()
+        norm.weight.data.uniform_(0.5, 1.5)
+        given = x.contiguous(memory_format=layout).detach().requires_grad_()
+        y = norm(given)
+        (y * grad.contiguous(memory_format=layout)).sum().backward()
+        assert y.is_contiguous(memory_format=layout) and given.grad.is_contiguous(memory_format=layout)
+        found[layout] = [y, given.grad, norm.weight.grad, norm.bias.grad, norm.running_mean, norm.running_var]
+    for first, last in zip(found[torch.contiguous_format], found[torch.channels_last]):
+        assert torch.allclose(first, last, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name,kwargs", VARIANTS)
+def test_the_inference_copy_predicts_as_the_model_and_leaves_it_as_it_was(name, kwargs):
+    from steer.models.layout import for_inference
+
+    model = create_model(name, targets=TARGETS, frame_shape=SHAPE, **kwargs)
+    model(_frames(4, 3))  # batch statistics away from the initial 0 and 1, so folding them is tested
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fast = for_inference(model)
+    assert model.training and not fast.training
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())  # folded into the convolutions
+    model.eval()
+    with torch.no_grad():
+        state_a = state_b = None
+        for seed in range(3):  # one frame at a time, the state carried, as Pilot steps
+            frames = _frames(1, 1, seed)
+            a, state_a = model(frames, state_a)
+            b, state_b = fast(frames, state_b)
+            assert torch.allclose(a, b, atol=1e-5)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())

@@ -95,6 +95,7 @@ def test_a_bf16_run_streams_in_fp32_and_onnx_as_its_own_evaluation_predicted(tin
         pilot = Pilot(run / "best", **backend)
         streamed = np.array([list(pilot.step(np.array(f).transpose(1, 2, 0), t).values())
                              for f, t in zip(drive.frames, drive.timestamps_s)])
-        # bf16 keeps 8 bits of mantissa; fp32 streaming stays within 2% of each target's std of it (measured:
-        # up to 0.9%, while the predictions themselves spread over 1-12% of it)
-        assert np.all(np.abs(streamed - evaluated) < 0.02 * std), backend
+        # bf16 keeps 8 bits of mantissa: over the drive, fp32 streaming stays within 5% of each target's std of
+        # it in RMS (measured over training seeds 3-7: 0.5-2.5%; single frames up to 12%, so no frame-wise
+        # bound); a wrong state, crop or normalisation is off by the order of the std itself
+        assert np.all(np.sqrt(np.mean((streamed - evaluated) ** 2, axis=0)) < 0.05 * std), backend

@@ -14,14 +14,16 @@ import numpy as np
 import torch
 
 from steer.models import SteerModel, load_model
+from steer.models.layout import for_inference
 from steer.sources.images import ASPECT_TOLERANCE, fit
 
 
 class TorchStep:
-    """The PyTorch back end: one frame (1, C, H, W) uint8 in, predictions (K,) in units out."""
+    """The PyTorch back end: one frame (1, C, H, W) uint8 in, predictions (K,) in units out; it steps a copy
+    of the model with its batch norms folded into the convolutions, in channels-last (for_inference)."""
 
     def __init__(self, model: SteerModel):
-        self.model, self.state = model, None
+        self.model, self.state = for_inference(model), None
 
     def reset(self) -> None:
         self.state = None

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from steer.models.base import State
+from steer.models.layout import BatchNorm2d
 from steer.models.pilotnet import trunk_features
 from steer.models.recurrent import RecurrentCore, RecurrentModel
 from steer.models.registry import register_model
@@ -23,7 +24,7 @@ def conv_stack(channels: int) -> nn.Sequential:
     layers, widths = [], [channels, 24, 36, 48, 64, 64]
     for i, (cin, cout) in enumerate(zip(widths, widths[1:])):
         layers += [nn.Conv2d(cin, cout, 5 if i < 3 else 3, stride=2 if i < 3 else 1, bias=False),
-                   nn.BatchNorm2d(cout), nn.ReLU()]
+                   BatchNorm2d(cout), nn.ReLU()]
     return nn.Sequential(*layers)
 
 

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from steer.models.base import State
+from steer.models.layout import BatchNorm2d
 from steer.models.pilotnet import trunk_features
 from steer.models.recurrent import RecurrentCore, RecurrentModel
 from steer.models.registry import register_model
@@ -47,7 +48,7 @@ class ClipEncoder(nn.Module):
         layers, widths = [], [24, 36, 48, 64, 64]
         for i, (cin, cout) in enumerate(zip(widths, widths[1:])):
             layers += [nn.Conv2d(cin, cout, 5 if i < 2 else 3, stride=2 if i < 2 else 1, bias=False),
-                       nn.BatchNorm2d(cout), nn.ReLU()]
+                       BatchNorm2d(cout), nn.ReLU()]
         self.frame = nn.Sequential(*layers, nn.Flatten())
         h, w = ((s - 5) // 2 + 1 for s in size)
         self.width = trunk_features(self.frame, (24, h, w))

@@ -22,6 +22,7 @@ from steer.data.exclusions import Exclusions
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
 from steer.durable import check_room
 from steer.models import SteerModel, create_model, detach_state, load_model, reset_state
+from steer.models.layout import to_channels_last
 from steer.models.registry import recover_checkpoint
 from steer.models.sequence import autocast, predict_drives
 from steer.provenance import versions
@@ -178,13 +179,6 @@ def _split(config: TrainConfig, cache: FrameCache) -> dict[str, list[str]]:
     else:
         raise ValueError(f"split_by must be 'drive' or 'time', not {config.split_by!r}")
     return {**split, "train": split["train"] + sorted(learnt)}
-
-
-def to_channels_last(model: SteerModel) -> None:
-    """2-d convolutions in NHWC layout, faster on GPUs; a Conv3d's 5-d weight refuses the format."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            module.to(memory_format=torch.channels_last)
 
 
 def _net(model: SteerModel, config: TrainConfig, world: World) -> torch.nn.Module:
