@@ -11,7 +11,6 @@ most 1.1x. `int8 x` is the float graph's median over the int8 graph's: issue 12 
 from __future__ import annotations
 
 import argparse
-import copy
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 from steer.drive.export import export_onnx, quantise_int8
 from steer.drive.pilot import Pilot
 from steer.models import MODELS, create_model
+from steer.models.layout import for_inference
 from steer.train.checkpoint import save_checkpoint
 
 TARGETS = ["steering", "speed", "throttle"]
@@ -30,8 +30,8 @@ TARGETS = ["steering", "speed", "throttle"]
 def _stateless_step(model) -> callable:
     """The model's per-frame work without memory: the same forward on one frame from no state (no
     previous frame, no clip history) with the recurrent core doing nothing (zeros out, the state it was
-    given back): encoder and head only."""
-    alone = copy.deepcopy(model)
+    given back): encoder and head only, folded and laid out as `Pilot` steps them (for_inference)."""
+    alone = for_inference(model)
     if hasattr(alone, "core"):
         width = alone.core.width
         alone.core.forward = lambda x, state: (x.new_zeros(*x.shape[:2], width), state or ())

@@ -21,6 +21,7 @@ from steer.demo import DEMO_MODELS, run_demo
 from steer.drive import closed_loop as cl
 from steer.durable import write_json
 from steer.provenance import machine, versions
+from steer.workers import shared_pool
 
 ROWS = [label for model in DEMO_MODELS for label in (model, f"{model} + dagger")]
 ROADS = {"validation": cl.VALIDATION_SEED, "held-out": cl.HELD_OUT_SEED}
@@ -64,9 +65,10 @@ def table(rows: dict[str, dict]) -> str:
 def main() -> None:
     args = parse()
     out, seeds = Path(args.out), [int(s) for s in args.seeds.split(",")]
-    summaries = {seed: demo(out / f"seed-{seed}", seed, args) for seed in seeds}
-    checkpoints = {(seed, label): summaries[seed][label]["checkpoint"] for seed in seeds for label in ROWS}
-    driven = drive(checkpoints, args)
+    with shared_pool(args.processes, "spawn"):  # one start of workers for every seed's demo and the roads
+        summaries = {seed: demo(out / f"seed-{seed}", seed, args) for seed in seeds}
+        checkpoints = {(seed, label): summaries[seed][label]["checkpoint"] for seed in seeds for label in ROWS}
+        driven = drive(checkpoints, args)
     rows = {label: {"autonomy": {c: spread([driven["autonomy"][(s, label)][c] for s in seeds])
                                  for c in driven["autonomy"][(seeds[0], label)]},
                     "steering_rmse": spread([summaries[s][label]["model"]["steering"]["rmse"] for s in seeds])}

@@ -18,6 +18,7 @@ from steer.evaluate.report import CLOSED_LOOP, write_report
 from steer.evaluate.video import write_closed_loop
 from steer.provenance import machine, machine_line
 from steer.train.checkpoint import read_run
+from steer.workers import shared_pool
 from steer.world.simulate import WorldConfig, generate_drives
 
 # Closed loop after the open-loop table: roads of world seed 1000 (no demo drive's), the loop's defaults.
@@ -44,6 +45,7 @@ DEMO_DAGGER = {"rounds": 1, "roads": 20, "seconds": 20.0, "epochs": 1, "lr": 3e-
                "val_seconds": 20.0}
 
 
+@shared_pool(os.cpu_count() or 1, "spawn")  # the world, both DAgger rounds and the closed loop: one start of workers
 def run_demo(out: str | Path, drives: int = 96, frames: int = 200, epochs: int | None = None, seed: int = 0,
              world: WorldConfig | None = None, loop_roads: int = LOOP_ROADS, loop_seconds: float = LOOP_SECONDS,
              dagger: dict | None = None) -> dict[str, dict]:
