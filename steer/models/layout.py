@@ -2,11 +2,15 @@
 normalisation in channels-last does not.
 
 PyTorch's channels-last batch-norm kernels reduce across the batch and image with the channels
-innermost; with PilotNet's narrow first layers (24 and 36 channels) that is 3-4x slower than the
-channels-first kernel on the same tensor and scales poorly over threads (a cnn-lstm training step on
-a 2-core Xeon: the backward pass of its ten batch norms took 82 of 218 ms). `BatchNorm2d` therefore
-normalises a channels-last batch in channels-first layout while training, its gradient converted back
-on the way down, so the convolutions on either side keep their layout. The values are the
+innermost; with PilotNet's narrow first layers (24 and 36 channels over 31x98 and 14x47 pixels) that
+is 3-4x slower than the channels-first kernel on the same bf16 tensor and scales poorly over threads
+(a cnn-lstm training step at bf16 on a 2-core Xeon: the backward pass of its ten batch norms took 82 of
+218 ms). `BatchNorm2d` therefore normalises such a batch in channels-first layout while training, its
+gradient converted back on the way down, so the convolutions on either side keep their layout. Where
+the conversions cost more than they save it stays channels-last, as measured on the Xeon (cnn-lstm
+training frames/s, 2 threads, one run): at fp32, whose copies move twice the bytes (283 channels-last,
+245 converting every layer), and on maps under 500 pixels, the deeper layers (bf16: 765 converting the
+first two layers, 734 all five, 595 none; channels-first throughout 738). The values are the
 channels-first kernel's; eval mode (a per-channel affine map) stays in the input's layout.
 
 For driving one frame at a time, `for_inference` folds each batch norm into the convolution before
@@ -37,15 +41,21 @@ class _Relayout(torch.autograd.Function):
         return grad.contiguous(memory_format=ctx.back), None, None
 
 
-def _channels_last_only(x: torch.Tensor) -> bool:
-    return x.dim() == 4 and x.is_contiguous(memory_format=CHANNELS_LAST) and not x.is_contiguous()
+MIN_PIXELS = 500  # smaller maps stay channels-last (see above)
+
+
+def _relaid(x: torch.Tensor) -> bool:
+    """Whether a training batch is normalised in channels-first layout: a channels-last bf16 or fp16 one of
+    at least MIN_PIXELS pixels a channel."""
+    return (x.dim() == 4 and x.dtype in (torch.bfloat16, torch.float16) and x.shape[2] * x.shape[3] >= MIN_PIXELS
+            and x.is_contiguous(memory_format=CHANNELS_LAST) and not x.is_contiguous())
 
 
 class BatchNorm2d(nn.BatchNorm2d):
-    """nn.BatchNorm2d that trains a channels-last batch through the channels-first kernels (see above)."""
+    """nn.BatchNorm2d that trains a channels-last low-precision batch through the channels-first kernels."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and _channels_last_only(x)):
+        if not (self.training and _relaid(x)):
             return super().forward(x)
         y = super().forward(_Relayout.apply(x, CHANNELS_FIRST, CHANNELS_LAST))
         return _Relayout.apply(y, CHANNELS_LAST, CHANNELS_FIRST)
