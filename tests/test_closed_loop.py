@@ -129,19 +129,6 @@ def test_roads_driven_in_several_processes_score_as_in_one(tmp_path, one_thread)
     assert apart == cl.closed_loop([ckpt, *cl.REFERENCES], world, seeds, loop, processes=1)
 
 
-def test_the_judge_scores_a_model_in_memory_on_several_processes_as_on_one_and_leaves_it_training():
-    """DAgger's and --select autonomy's judge: the model being trained is shipped to the drivers."""
-    from steer.drive.judge import judge_on
-
-    torch.manual_seed(0)
-    model = create_model("cnn-lstm", targets=["steering", "speed"])
-    model.set_target_stats(torch.tensor([0.3, 12.0]), torch.tensor([0.2, 4.0]))  # steers off the lane: take-overs
-    world, seeds = WorldConfig(frames_per_drive=60, drop_rate=0.1), cl.road_seeds(3000, 3)
-    apart = judge_on(world, seeds, processes=2)(model)
-    assert apart == judge_on(world, seeds, processes=1)(model) and apart["takeovers"] > 0
-    assert model.training  # the drivers got a copy to put in eval mode
-
-
 @pytest.mark.parametrize("shift_m", [-1.5, -0.5, 0.5, 1.5])
 def test_a_recovery_label_brings_the_car_back_to_its_lane_in_the_set_time(shift_m):
     world, back_s, speed = WorldConfig(), 1.0, 10.0

@@ -28,7 +28,6 @@ import torch
 from steer.data.cache import read_manifest
 from steer.drive.pilot import Pilot
 from steer.errors import SteerError
-from steer.models import SteerModel
 from steer.train.checkpoint import read_run
 from steer.workers import pool
 from steer.world import car as carmodel
@@ -283,12 +282,12 @@ def robustness(checkpoint: str, world: WorldConfig, seeds: list[int], loop: Loop
 REFERENCES = {"world driver (ceiling)": WorldDriverHands, "zero steering (floor)": ZeroHands}
 
 
-def hands_for(driver: str | SteerModel, speed: str = "driver") -> Hands:
-    """A reference driver by its REFERENCES name, else the checkpoint in that folder or the model given."""
+def hands_for(driver: str, speed: str = "driver") -> Hands:
+    """A reference driver by its REFERENCES name, else the checkpoint in that folder."""
     return REFERENCES[driver]() if driver in REFERENCES else ModelHands(Pilot(driver), speed)
 
 
-Task = tuple[str | SteerModel, WorldConfig, int, LoopConfig]  # a driver as hands_for takes it, world, road, loop
+Task = tuple[str, WorldConfig, int, LoopConfig]  # a driver (as hands_for names it), its world, road seed, loop
 
 
 def drive_all(groups: dict[Hashable, list[Task]], processes: int = 1,

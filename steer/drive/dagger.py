@@ -192,7 +192,7 @@ class WorldRoads:
 
     def judge(self) -> Judge:
         return judge_on(*validation_roads(self.base.cache, self.config.val_roads, self.config.val_seconds,
-                                          "steer dagger"), self.config.processes)
+                                          "steer dagger"))
 
     def collect(self, checkpoint: Path, round_: int, share: float) -> dict:
         """One round's roads on `config.processes` cores: frames rendered, kept and take-overs, and the seconds."""

@@ -2,10 +2,8 @@
 validation roads of its training world after each epoch (steer/train/select.py keeps the best)."""
 from __future__ import annotations
 
-import copy
-import os
-
 from steer.drive import closed_loop as cl
+from steer.drive.pilot import Pilot
 from steer.errors import SteerError
 from steer.models import SteerModel
 from steer.train.config import TrainConfig
@@ -32,12 +30,9 @@ def validation_roads(cache: str, roads: int, seconds: float, why: str) -> tuple[
     return cl.world_for_loop(world, seconds), seeds
 
 
-def judge_on(world: cl.WorldConfig, seeds: list[int], processes: int = os.cpu_count() or 1) -> Judge:
-    """Scores of a model driving `seeds` with lateral control in the default loop, one road per process on
-    `processes` cores (each driver on one thread, so the scores are one process's)."""
+def judge_on(world: cl.WorldConfig, seeds: list[int]) -> Judge:
+    """Scores of a model driving `seeds` with lateral control in the default loop."""
     def judge(model: SteerModel) -> dict:
-        driver = copy.deepcopy(model).cpu()  # what the drivers get: the model as it is now, wherever it trains
-        loop = cl.LoopConfig()
-        runs = cl.drive_all({"model": [(driver, world, seed, loop) for seed in seeds]}, processes)["model"]
-        return cl.scores(runs, loop.penalty_s)
+        hands = cl.ModelHands(Pilot(model))
+        return cl.scores([cl.drive_road(world, seed, hands) for seed in seeds], cl.LoopConfig().penalty_s)
     return judge
