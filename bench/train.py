@@ -23,8 +23,10 @@ the same state; each rate is the median over rounds.
 demo's own epochs for pilotnet and cnn-lstm, the defaults for the others) in a process of its own: its
 training frames over the wall-clock time of `train()` (opening the cache, the first optimiser's import of
 torch's dynamo, every epoch's steps and validation over whole drives, checkpoints, TensorBoard);
-`fit/steps` sets it beside the training steps' frames/s that the same fit records in its history.json,
-`start-up` is the process's imports before `train()` and `process/steps` counts them in.
+`fit/steps` sets it beside the training steps' frames/s that the same fit records in its history.json, and
+beside it the same ratio less the import of torch._dynamo (imported, and timed, just before `train()`: torch's
+optimisers import it on their first use in any process, 1.2-1.4 s on 2 cores, whatever trains); `start-up`
+is the process's imports before `train()` and `process/steps` counts them in.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from steer.allocator import keep_freed_memory
 from steer.data.cache import FrameCache
 from steer.data.windows import stateless_batches
 from steer.demo import DEMO_MODELS
@@ -149,9 +152,10 @@ def _measure(name: str, cache: FrameCache, device: str, args: argparse.Namespace
 
 # the fit's own process: imports, then train(), each timed
 FIT = ("import json, sys, time; started = time.perf_counter(); from steer.train.config import TrainConfig; "
-       "from steer.train.loop import train; imported = time.perf_counter(); "
-       "train(TrainConfig.from_dict(json.load(open(sys.argv[1])))); "
-       "print(json.dumps({'start_s': imported - started, 'fit_s': time.perf_counter() - imported}))")
+       "from steer.train.loop import train; imported = time.perf_counter(); import torch._dynamo; "
+       "dynamo = time.perf_counter(); train(TrainConfig.from_dict(json.load(open(sys.argv[1])))); "
+       "print(json.dumps({'start_s': imported - started, 'dynamo_s': dynamo - imported, "
+       "'fit_s': time.perf_counter() - imported}))")
 
 
 def _fit(name: str, cache: FrameCache, device: str, args: argparse.Namespace, out: Path) -> dict[str, float]:
@@ -169,7 +173,8 @@ def _fit(name: str, cache: FrameCache, device: str, args: argparse.Namespace, ou
     history = json.loads((out / "history.json").read_text())
     frames = sum(epoch["train_frames"] for epoch in history)
     steps = frames / sum(epoch["train_frames"] / epoch["train_frames_per_s"] for epoch in history)
-    return {"fit": frames / timed["fit_s"], "steps": steps, "process": frames / wall, "start_s": timed["start_s"]}
+    return {"fit": frames / timed["fit_s"], "steps": steps, "process": frames / wall, "start_s": timed["start_s"],
+            "dynamo_s": timed["dynamo_s"], "fit_less_dynamo": frames / (timed["fit_s"] - timed["dynamo_s"])}
 
 
 def main() -> None:
@@ -182,6 +187,7 @@ def main() -> None:
     parser.add_argument("--fit-epochs", type=int, default=0, help="epochs of the fit (0: the demo's)")
     parser.add_argument("--fit-drives", type=int, default=96, help="the fit's world (0: no fit columns)")
     args = parser.parse_args()
+    keep_freed_memory()  # as `steer train` runs, the limit's steps too (bench/allocator.py compares allocators)
     torch.set_num_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     with tempfile.TemporaryDirectory() as root:
@@ -208,9 +214,10 @@ def main() -> None:
                 if demo:
                     f = _fit(name, demo, device, args, Path(root) / f"{name}-{device}")
                     print(" " * 14 + f"fit ({args.fit_drives} drives): train() {f['fit']:,.0f}, steps "
-                          f"{f['steps']:,.0f}, fit/steps {f['fit'] / f['steps']:.2f}; with the start-up "
-                          f"({f['start_s']:.1f} s) {f['process']:,.0f}, process/steps {f['process'] / f['steps']:.2f}",
-                          flush=True)
+                          f"{f['steps']:,.0f}, fit/steps {f['fit'] / f['steps']:.2f} "
+                          f"({f['fit_less_dynamo'] / f['steps']:.2f} less torch's dynamo import, {f['dynamo_s']:.1f} s)"
+                          f"; with the start-up ({f['start_s']:.1f} s) {f['process']:,.0f}, "
+                          f"process/steps {f['process'] / f['steps']:.2f}", flush=True)
 
 
 if __name__ == "__main__":

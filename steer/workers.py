@@ -13,6 +13,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from multiprocessing.pool import Pool
 from typing import Iterator
 
+from steer.allocator import keep_freed_memory
+
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -29,6 +31,7 @@ def holding_ctrl_c() -> Iterator[None]:
 
 
 def init_worker() -> None:
+    keep_freed_memory()  # a worker drives or renders with torch and numpy as the parent does
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked by holding_ctrl_c; now ignored
     if sys.platform.startswith("linux"):

@@ -16,6 +16,7 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from steer.allocator import keep_freed_memory
 from steer.durable import no_room
 from steer.errors import SteerError
 
@@ -90,6 +91,7 @@ def _no_room(error: Exception, args: argparse.Namespace) -> Exception:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # every verb's torch steps reuse their freed activations (steer/allocator.py)
     debug = args.debug or os.environ.get("STEER_DEBUG") not in (None, "", "0")
     try:
         args.handler(args)

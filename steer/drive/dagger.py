@@ -31,16 +31,14 @@ import torch
 from steer.data.cache import write_drives
 from steer.data.drive import MEANT, SHORT_FRAMES, SIGNAL_UNITS, Drive, Signal
 from steer.drive import closed_loop as cl
-from steer.drive.judge import judge_on, road_judge, validation_roads
+from steer.drive.judge import road_judge, validation_roads
 from steer.drive.pilot import Pilot
 from steer.durable import write_json
 from steer.errors import SteerError
-from steer.models import load_model
 from steer.provenance import versions
 from steer.train.checkpoint import read_run
 from steer.train.config import TrainConfig
 from steer.train.loop import train
-from steer.train.select import Judge
 from steer.workers import pool
 
 
@@ -65,8 +63,8 @@ class Rounds:
 class Simulator(Protocol):
     """Where DAgger's rounds drive, made for a run's training config; it refuses held-out episodes when made."""
 
-    def judge(self) -> Judge:
-        """Scores of a model on the validation episodes."""
+    def validate(self, checkpoint: Path) -> dict:
+        """Scores of the checkpoint on the validation episodes."""
 
     def collect(self, checkpoint: Path, round_: int, share: float) -> dict:
         """Round `round_`'s driving, the expert's share `share`, into the run's cache: frames driven and kept."""
@@ -93,9 +91,8 @@ def run_rounds(run: str | Path, out: str | Path, config: Rounds,
     run, out = Path(run), Path(out)
     base = TrainConfig.from_dict(read_run(run)["config"])
     sim: Simulator = simulator(base, config)
-    judge = sim.judge()
     checkpoint = run / "best"
-    rounds = [{"round": 0, "checkpoint": str(checkpoint), "validation": judge(load_model(checkpoint))}]
+    rounds = [{"round": 0, "checkpoint": str(checkpoint), "validation": sim.validate(checkpoint)}]
     print(f"round 0: {sim.describe(rounds[-1]['validation'], None)}", flush=True)
     for round_ in range(1, config.rounds + 1):
         driven = sim.collect(checkpoint, round_, config.beta ** round_)
@@ -104,7 +101,7 @@ def run_rounds(run: str | Path, out: str | Path, config: Rounds,
         started = time.perf_counter()
         checkpoint = train(trained, overwrite=True, judge=road_judge(trained)) / "best"
         rounds.append({"round": round_, "checkpoint": str(checkpoint), "driven": driven,
-                       "train_seconds": time.perf_counter() - started, "validation": judge(load_model(checkpoint))})
+                       "train_seconds": time.perf_counter() - started, "validation": sim.validate(checkpoint)})
         print(f"round {round_}: {sim.describe(rounds[-1]['validation'], driven)}", flush=True)
         best = best_round(rounds, sim.merit)
         write_json(out / "dagger.json", {"run": str(run), "config": asdict(config), "simulator": sim.record(),
@@ -190,9 +187,15 @@ class WorldRoads:
         self.base, self.config, self.world = base, config, cl.world_for_loop(world, config.seconds)
         check_roads(base, config)
 
-    def judge(self) -> Judge:
-        return judge_on(*validation_roads(self.base.cache, self.config.val_roads, self.config.val_seconds,
-                                          "steer dagger"))
+    def validate(self, checkpoint: Path) -> dict:
+        """The checkpoint on the validation roads, one road per process: by its path, as the rounds' drivers
+        get it (a model in memory would travel to the workers through shared memory, which slowed the next
+        training epoch by a quarter, docs/results/demo.md)."""
+        world, seeds = validation_roads(self.base.cache, self.config.val_roads, self.config.val_seconds,
+                                        "steer dagger")
+        runs = cl.drive_all({"": [(str(checkpoint), world, seed, cl.LoopConfig()) for seed in seeds]},
+                            self.config.processes)[""]
+        return cl.scores(runs, cl.LoopConfig().penalty_s)
 
     def collect(self, checkpoint: Path, round_: int, share: float) -> dict:
         """One round's roads on `config.processes` cores: frames rendered, kept and take-overs, and the seconds."""

@@ -25,9 +25,7 @@ from steer.envs import loop as el
 from steer.envs.adapter import EnvAdapter
 from steer.envs.record import Act, record
 from steer.errors import SteerError
-from steer.models import SteerModel
 from steer.train.config import TrainConfig
-from steer.train.select import Judge
 
 
 @dataclass
@@ -115,15 +113,13 @@ class EnvEpisodes:
         c = self.config
         return el.evaluate(self.adapter, {"d": driver}, c.val_seeds(), c.full, c.max_steps)["d"]["overall"]
 
-    def judge(self) -> Judge:
-        """The model's return on the validation episodes, and as a share of the expert's mean there."""
-        def judge(model: SteerModel) -> dict:
-            if self.expert_mean is None:
-                self.expert_mean = self._scores(el.ExpertDriver())["return_mean"]
-            found = self._scores(el.ModelDriver(el.pilot(model, self.adapter), self.config.full))
-            return {**found, "expert_return_mean": self.expert_mean,
-                    "expert_pct": 100 * found["return_mean"] / self.expert_mean}
-        return judge
+    def validate(self, checkpoint: Path) -> dict:
+        """The checkpoint's return on the validation episodes, and as a share of the expert's mean there."""
+        if self.expert_mean is None:
+            self.expert_mean = self._scores(el.ExpertDriver())["return_mean"]
+        found = self._scores(el.ModelDriver(el.pilot(checkpoint, self.adapter), self.config.full))
+        return {**found, "expert_return_mean": self.expert_mean,
+                "expert_pct": 100 * found["return_mean"] / self.expert_mean}
 
     def collect(self, checkpoint: Path, round_: int, share: float) -> dict:
         """Round `round_`'s episodes into the run's cache: steps driven (every one kept), lane departures."""

@@ -17,6 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from steer.allocator import keep_freed_memory
 from steer.data.cache import CachedDrive, FrameCache, frames_made, part_of, write_json
 from steer.data.exclusions import Exclusions
 from steer.data.windows import split_by_drive, split_by_time, stateful_batches, stateless_batches
@@ -220,6 +221,7 @@ def train(config: TrainConfig, resume: bool = False, overwrite: bool = False, ju
         raise ValueError(f"--batch-size {config.batch_size} does not divide among {world.size} processes: "
                          f"give a multiple of {world.size}")
     torch.manual_seed(config.seed)
+    keep_freed_memory()  # called from Python as well as from the CLI: every step reuses the last one's memory
     if config.threads:
         torch.set_num_threads(config.threads)
     out = Path(config.out)
