@@ -39,7 +39,7 @@ from steer.provenance import versions
 from steer.train.checkpoint import read_run
 from steer.train.config import TrainConfig
 from steer.train.loop import train
-from steer.workers import pool
+from steer.workers import pool, shared_pool
 
 
 @dataclass
@@ -190,7 +190,7 @@ class WorldRoads:
     def validate(self, checkpoint: Path) -> dict:
         """The checkpoint on the validation roads, one road per process: by its path, as the rounds' drivers
         get it (a model in memory would travel to the workers through shared memory, which slowed the next
-        training epoch by a quarter, docs/results/demo.md)."""
+        training epoch by a quarter, bench/README.md)."""
         world, seeds = validation_roads(self.base.cache, self.config.val_roads, self.config.val_seconds,
                                         "steer dagger")
         runs = cl.drive_all({"": [(str(checkpoint), world, seed, cl.LoopConfig()) for seed in seeds]},
@@ -235,5 +235,7 @@ def check_roads(train_config: TrainConfig, config: DaggerConfig) -> None:
 
 
 def dagger(run: str | Path, out: str | Path, config: DaggerConfig) -> dict:
-    """DAgger's rounds in the synthetic world (`run_rounds` with `WorldRoads`)."""
-    return run_rounds(run, out, config, WorldRoads)
+    """DAgger's rounds in the synthetic world (`run_rounds` with `WorldRoads`), every round's roads and
+    validation roads on one start of worker processes."""
+    with shared_pool(config.processes, "spawn"):
+        return run_rounds(run, out, config, WorldRoads)
