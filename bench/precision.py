@@ -1,9 +1,11 @@
 """Does bf16 cost accuracy? The demo's two models (steer/demo.py's DEMO_MODELS, on the demo's world)
 trained at fp32 and at bf16 on the same drives and split, over seeds: held-out RMSE per target, per
 seed and mean ± std over seeds, and the wall time of each training and evaluation (`steer train`,
-then `steer evaluate`).
+then `steer evaluate`). `--models` names others: a model the demo does not train is trained as the
+demo trains cnn-lstm (stateful windows of 8, 16 lanes, 3 epochs).
 
     .venv/bin/python bench/precision.py --out runs/precision [--seeds 0,1,2 --drives 96 --frames 200]
+                                        [--models pilotnet,cnn-lstm]
 
 Each seed generates its own world (as `steer demo --seed` does) and trains both precisions on it, so
 a difference between precisions is set against the spread between seeds. The full size takes about
@@ -29,7 +31,7 @@ from steer.world.simulate import WorldConfig, generate_drives
 PRECISIONS = ("fp32", "bf16")
 
 
-def _one_seed(out: Path, seed: int, drives: int, frames: int) -> dict[tuple[str, str], dict]:
+def _one_seed(out: Path, seed: int, drives: int, frames: int, models: dict) -> dict[tuple[str, str], dict]:
     """Per (model, precision): held-out RMSE per target and the seconds it took, on one seed's world."""
     cache = out / f"seed-{seed}" / "cache"
     shutil.rmtree(cache, ignore_errors=True)
@@ -37,7 +39,7 @@ def _one_seed(out: Path, seed: int, drives: int, frames: int) -> dict[tuple[str,
                                              processes=os.cpu_count() or 1))
     results = {}
     for precision in PRECISIONS:
-        spec = {"common": {"cache": str(cache), "seed": seed, "precision": precision}, "models": DEMO_MODELS}
+        spec = {"common": {"cache": str(cache), "seed": seed, "precision": precision}, "models": models}
         for label, config in model_configs(spec, out / f"seed-{seed}" / precision).items():
             shutil.rmtree(config.out, ignore_errors=True)  # a run of other sizes must not be reused
             started = time.perf_counter()
@@ -53,8 +55,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=lambda s: [int(v) for v in s.split(",")], default=[0, 1, 2])
     parser.add_argument("--drives", type=int, default=96)
     parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--models", default=",".join(DEMO_MODELS))
     args = parser.parse_args()
-    runs = {seed: _one_seed(Path(args.out), seed, args.drives, args.frames) for seed in args.seeds}
+    models = {name: DEMO_MODELS.get(name, DEMO_MODELS["cnn-lstm"]) for name in args.models.split(",")}
+    runs = {seed: _one_seed(Path(args.out), seed, args.drives, args.frames, models) for seed in args.seeds}
     targets = list(next(iter(runs[args.seeds[0]].values()))["rmse"])
     print(f"\n{'model':<10}{'precision':>10}{'seed':>6}" + "".join(f"{t + ' rmse':>18}" for t in targets)
           + f"{'seconds':>10}   ({args.drives} drives of {args.frames} frames)")

@@ -33,8 +33,12 @@ def test_auto_asks_the_model_on_a_cpu_where_bf16_does_not_speed_every_network_up
     picked = {name: precision.resolve_precision("auto", "cpu", name) for name in MODELS}
     assert {name: p for name, (p, _) in picked.items()} == {
         "pilotnet": "bf16", "cnn-lstm": "bf16", "komanda": "fp32", "features-lstm": "bf16"}
-    assert picked["komanda"][1] == "auto: this CPU has avx512_bf16, but komanda trains faster at fp32 on a CPU"
+    assert picked["komanda"][1] == ("auto: this CPU has avx512_bf16, but komanda trains faster at fp32 on a CPU "
+                                    "without amx_bf16")
     assert precision.resolve_precision("bf16", "cpu", "komanda")[0] == "bf16"  # asked for, it is what it gets
+    _cpu(monkeypatch, amx_bf16=True, avx512_bf16=True)  # AMX tiles do speed its 3-d convolutions up
+    picked = {name: precision.resolve_precision("auto", "cpu", name)[0] for name in MODELS}
+    assert picked == dict.fromkeys(MODELS, "bf16")
     _cpu(monkeypatch, amx_bf16=False, avx512_bf16=False)
     assert precision.resolve_precision("auto", "cpu", "pilotnet")[0] == "fp32"
 

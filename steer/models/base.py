@@ -34,8 +34,9 @@ INPUTS = ("frames", "difference", "both")
 
 class SteerModel(nn.Module):
     registry_name = ""
-    # whether bf16 autocast trains it faster than fp32 on a CPU with bf16 units; `auto` reads it there
-    cpu_bf16 = True
+    # the CPU bf16 extensions (as torch's cpuinfo names them) with which bf16 autocast trains it faster than
+    # fp32; `auto` reads it on a CPU
+    cpu_bf16: tuple[str, ...] = ("amx_bf16", "avx512_bf16")
 
     def __init__(self, targets: list[str], frame_shape: tuple[int, int, int], inputs: str = "frames"):
         super().__init__()

@@ -71,9 +71,10 @@ class ResidualBlock(nn.Module):
 
 @register_model("komanda")
 class Komanda(RecurrentModel):
-    # its 3-d convolutions trained slower at bf16 than at fp32 on AVX512-BF16 in two of three quiet runs of
-    # bench/train.py (238 vs 315 frames/s), faster in one (478 vs 348): see bench/README.md
-    cpu_bf16 = False
+    # its 3-d convolutions trained slower at bf16 than at fp32 with AVX512-BF16 alone in two of three quiet
+    # runs of bench/train.py (238 vs 315 frames/s), faster in one (478 vs 348); with AMX 1.7x faster (949 vs
+    # 555): see bench/README.md
+    cpu_bf16 = ("amx_bf16",)
 
     def __init__(self, targets: list[str], frame_shape=(3, 66, 200), clip: int = 4, cell: str = "lstm",
                  layers: int = 1, hidden: int = 64, features: int = 128, dropout: float = 0.0,

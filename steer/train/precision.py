@@ -38,14 +38,17 @@ def fast_bf16(device: str) -> tuple[bool, str]:
 
 def resolve_precision(precision: str, device: str, model: str | None = None) -> tuple[str, str]:
     """`fp32` or `bf16` for `precision` (`auto`, `fp32`, `bf16`) on `device` for the registered `model`
-    (None: any model), and why. On a CPU, `auto` also asks the model: bf16 units do not speed up every
-    network (small matrices, 3-d convolutions), and fp32 is then the faster and the exact choice."""
+    (None: any model), and why. On a CPU, `auto` also asks the model which bf16 units speed it up
+    (`cpu_bf16`): not every network gains from every kind (komanda's 3-d convolutions need AMX), and fp32 is
+    then the faster and the exact choice."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if precision != "auto":
         return precision, "asked for"
     fast, why = fast_bf16(device)
-    if fast and model and torch.device(device).type == "cpu" and not MODELS[model].cpu_bf16:
-        return "fp32", f"auto: {why}, but {model} trains faster at fp32 on a CPU"
+    wanted = MODELS[model].cpu_bf16 if model else BF16_CPU_FLAGS
+    if fast and torch.device(device).type == "cpu" and not set(cpu_bf16_flags()) & set(wanted):
+        return "fp32", f"auto: {why}, but {model} trains faster at fp32 on a CPU" + \
+            (f" without {' or '.join(wanted)}" if wanted else "")
     return ("bf16" if fast else "fp32"), f"auto: {why}"
 
