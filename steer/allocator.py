@@ -5,7 +5,7 @@ layer: 128 x 24 x 31 x 98 bf16, 19 MB). glibc serves a block that large by mmap 
 freed, or trims it off its heap, so the next step gets fresh pages that the kernel must fault in and zero
 one by one: 2,000-16,000 page faults a step, measured. With the two thresholds below the freed blocks
 stay in the heap: no page faults, and in a loop of bf16 steps pilotnet 8-25% faster, cnn-lstm 4-11%,
-as fast as with tcmalloc preloaded (bench/allocator.py); a whole fit 2-5%, glibc raising its own
+0.94-0.99 of tcmalloc preloaded (bench/allocator.py); a whole fit 2-5%, glibc raising its own
 threshold during a long run. The cost: a process keeps the heap it has peaked at (a
 training step's activations) until it ends, instead of returning it between steps.
 """
