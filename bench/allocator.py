@@ -7,10 +7,10 @@ against it, in the same run.
     .venv/bin/python bench/allocator.py [--steps 20 --rounds 3] [--threads 2] [--models pilotnet,cnn-lstm]
 
 Each process steps a fresh model (seed 0) as `steer train` does by default (precision `auto`, channels-
-last) at the demo's shapes, over 8 batches of frames held in memory in turn, `--steps` steps a round after
-5 of warm-up; the settings take turns round by round, so all see the machine in the same state. Printed:
-the median frames/s over rounds and the page faults a step (minor faults: fresh pages the kernel had to
-zero).
+last; bench/train.py's step) at the demo's shapes, over 8 batches of frames held in memory in turn,
+`--steps` steps a round after 5 of warm-up; the settings take turns round by round, so all see the
+machine in the same state. Printed: the median frames/s over rounds and the page faults a step (minor
+faults: fresh pages the kernel had to zero).
 """
 from __future__ import annotations
 
@@ -27,46 +27,27 @@ import numpy as np
 
 LIBS = Path("/usr/lib/x86_64-linux-gnu")
 PRELOADS = {"tcmalloc": LIBS / "libtcmalloc_minimal.so.4", "jemalloc": LIBS / "libjemalloc.so.2"}
-SHAPES = {"pilotnet": (32, 1)}  # (batch, window); temporal models (16, 8), as the demo trains them
-
-
 def child(name: str, kept: bool, steps: int, threads: int) -> dict[str, float]:
-    """Frames/s and page faults a step of `steps` training steps, in this process."""
+    """Frames/s and page faults a step of `steps` training steps, in this process: bench/train.py's step of
+    the default setting, on its shapes."""
     import torch
+    from train import SHAPES, Setting, _stepper  # bench/train.py, beside this file
 
     from steer.allocator import keep_freed_memory
-    from steer.models import create_model
-    from steer.models.layout import to_channels_last
-    from steer.models.sequence import autocast
     from steer.train.precision import resolve_precision
 
     if kept:
         keep_freed_memory()
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
     batch, window = SHAPES.get(name, (16, 8))
-    model = create_model(name, targets=["steering", "speed", "throttle"])
-    to_channels_last(model)
-    optimizer = torch.optim.Adam(model.parameters(), 1e-4)
-    precision = resolve_precision("auto", "cpu", name)[0]
+    step = _stepper(name, Setting(resolve_precision("auto", "cpu", name)[0], True, False), "cpu")
     batches = [(torch.randint(0, 256, (batch, window, 3, 66, 200), dtype=torch.uint8), torch.randn(batch, window, 3))
                for _ in range(8)]
-
-    def step(i: int) -> None:
-        frames, targets = batches[i % len(batches)]
-        with autocast(precision, "cpu"):
-            preds, _ = model(frames, None)
-        loss = ((preds.float() - targets) ** 2).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-
     for i in range(5):
-        step(i)
+        step(*batches[i % len(batches)])
     faults, started = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
     for i in range(steps):
-        step(i)
+        step(*batches[i % len(batches)])
     seconds = time.perf_counter() - started
     return {"frames_per_s": steps * batch * window / seconds,
             "faults_per_step": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps}

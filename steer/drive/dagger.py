@@ -186,16 +186,16 @@ class WorldRoads:
                              "(or give --env for an environment's)")
         self.base, self.config, self.world = base, config, cl.world_for_loop(world, config.seconds)
         check_roads(base, config)
+        self.val_world, self.val_seeds = validation_roads(base.cache, config.val_roads, config.val_seconds,
+                                                          "steer dagger")
 
     def validate(self, checkpoint: Path) -> dict:
         """The checkpoint on the validation roads, one road per process: by its path, as the rounds' drivers
         get it (a model in memory would travel to the workers through shared memory, which slowed the next
         training epoch by a quarter, bench/README.md)."""
-        world, seeds = validation_roads(self.base.cache, self.config.val_roads, self.config.val_seconds,
-                                        "steer dagger")
-        runs = cl.drive_all({"": [(str(checkpoint), world, seed, cl.LoopConfig()) for seed in seeds]},
-                            self.config.processes)[""]
-        return cl.scores(runs, cl.LoopConfig().penalty_s)
+        found = cl.closed_loop([str(checkpoint)], self.val_world, self.val_seeds, cl.LoopConfig(),
+                               self.config.processes)
+        return found["drivers"][str(checkpoint)]["overall"]
 
     def collect(self, checkpoint: Path, round_: int, share: float) -> dict:
         """One round's roads on `config.processes` cores: frames rendered, kept and take-overs, and the seconds."""
