@@ -14,7 +14,7 @@ import numpy as np
 
 from steer.data.cache import FrameCache
 from steer.data.exclusions import Exclusions
-from steer.drive.judge import road_judge
+from steer.drive.judge import judging, road_judge
 from steer.durable import write_json
 from steer.evaluate.evaluate import evaluate_run
 from steer.models import MODELS
@@ -146,12 +146,13 @@ def compare(configs: dict[str, TrainConfig], out: str | Path, lap: Callable[[str
     training frames/s and parameters, beside the baselines, the split, the data hashes and the versions."""
     out = Path(out)
     entries = {}
-    for label, config in configs.items():
-        print(f"{label}: {config.model} into {config.out}")
-        run = train_or_reuse(config)
-        entries[label] = entry_of(run, evaluate_run(run))
-        if lap:
-            lap(label)
+    with judging(list(configs.values())):
+        for label, config in configs.items():
+            print(f"{label}: {config.model} into {config.out}")
+            run = train_or_reuse(config)
+            entries[label] = entry_of(run, evaluate_run(run))
+            if lap:
+                lap(label)
     check_comparable(entries)
     first = next(iter(entries.values()))
     info = read_run(first["run"])

@@ -1,4 +1,5 @@
 import json
+import tempfile
 from dataclasses import replace
 
 import numpy as np
@@ -6,8 +7,10 @@ import pytest
 import torch
 
 from steer.drive import closed_loop as cl
+from steer.drive.judge import judge_on
 from steer.drive.pilot import Pilot
-from steer.models import create_model
+from steer.models import create_model, load_model
+from steer.models.layout import to_channels_last
 from steer.train.checkpoint import save_checkpoint
 from steer.world import car as carmodel
 from steer.world.recovery import RecoveryParams, recovery_wheel, shifted
@@ -127,6 +130,20 @@ def test_roads_driven_in_several_processes_score_as_in_one(tmp_path, one_thread)
     assert apart["drivers"][ckpt]["overall"] == cl.scores(in_turn, loop.penalty_s)
     assert apart["drivers"][ckpt]["overall"]["takeovers"] > 0  # the roads asked something of the model
     assert apart == cl.closed_loop([ckpt, *cl.REFERENCES], world, seeds, loop, processes=1)
+
+
+def test_the_epoch_judge_scores_a_model_in_training_on_several_processes_as_in_one(tmp_path, one_thread,
+                                                                                     monkeypatch):
+    """--select autonomy's judge hands the model being trained (channels-last, in train mode) to its drivers as
+    a checkpoint of its own: the scores of the model itself driving the roads in turn, and nothing left behind."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the judge writes its checkpoint
+    model = load_model(_checkpoint(tmp_path / "ckpt")).train()
+    to_channels_last(model)
+    world, seeds = WorldConfig(frames_per_drive=60, drop_rate=0.1), cl.road_seeds(cl.VALIDATION_SEED, 3)
+    found = judge_on(world, seeds, processes=2)(model)
+    assert model.training and sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    hands = cl.ModelHands(Pilot(model))
+    assert found == cl.scores([cl.drive_road(world, seed, hands) for seed in seeds], cl.LoopConfig().penalty_s)
 
 
 @pytest.mark.parametrize("shift_m", [-1.5, -0.5, 0.5, 1.5])

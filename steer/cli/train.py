@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from steer.data.cache import read_json_file
-    from steer.drive.judge import road_judge
+    from steer.drive.judge import judging, road_judge
     from steer.train.config import TrainConfig
     from steer.train.loop import train
 
@@ -34,5 +34,6 @@ def run(args: argparse.Namespace) -> None:
         raise SteerError(f"--config {args.config}: {error}" if args.config else str(error)) from None
     if not config.cache or not config.out:
         raise SteerError("--cache and --out are needed (as flags or in --config)")
-    run = train(config, resume=args.resume, overwrite=args.overwrite, judge=road_judge(config))
+    with judging([config]):
+        run = train(config, resume=args.resume, overwrite=args.overwrite, judge=road_judge(config))
     print(f"best checkpoint in {run / 'best'}")

@@ -31,7 +31,7 @@ import torch
 from steer.data.cache import write_drives
 from steer.data.drive import MEANT, SHORT_FRAMES, SIGNAL_UNITS, Drive, Signal
 from steer.drive import closed_loop as cl
-from steer.drive.judge import road_judge, validation_roads
+from steer.drive.judge import PROCESSES, road_judge, validation_roads
 from steer.drive.pilot import Pilot
 from steer.durable import write_json
 from steer.errors import SteerError
@@ -99,7 +99,8 @@ def run_rounds(run: str | Path, out: str | Path, config: Rounds,
         trained = replace(sim.train_config(base), out=str(out / f"round-{round_}"), epochs=config.epochs or base.epochs,
                           lr=config.lr or base.lr, init=str(checkpoint) if config.mode == "fine-tune" else "")
         started = time.perf_counter()
-        checkpoint = train(trained, overwrite=True, judge=road_judge(trained)) / "best"
+        judge = road_judge(trained, getattr(config, "processes", PROCESSES))  # an environment's rounds: no roads
+        checkpoint = train(trained, overwrite=True, judge=judge) / "best"
         rounds.append({"round": round_, "checkpoint": str(checkpoint), "driven": driven,
                        "train_seconds": time.perf_counter() - started, "validation": sim.validate(checkpoint)})
         print(f"round {round_}: {sim.describe(rounds[-1]['validation'], driven)}", flush=True)

@@ -2,20 +2,35 @@
 validation roads of its training world after each epoch (steer/train/select.py keeps the best)."""
 from __future__ import annotations
 
+import os
+import tempfile
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+
 from steer.drive import closed_loop as cl
-from steer.drive.pilot import Pilot
 from steer.errors import SteerError
 from steer.models import SteerModel
+from steer.train.checkpoint import save_checkpoint
 from steer.train.config import TrainConfig
 from steer.train.select import Judge
+from steer.workers import shared_pool
+
+PROCESSES = os.cpu_count() or 1  # a judge drives one road per core
 
 
-def road_judge(config: TrainConfig) -> Judge | None:
-    """For `select = "autonomy"`: the model's scores on `select_roads` validation roads of `select_seconds`;
-    None for other selections."""
+def road_judge(config: TrainConfig, processes: int = PROCESSES) -> Judge | None:
+    """For `select = "autonomy"`: the model's scores on `select_roads` validation roads of `select_seconds`,
+    one road per process on `processes` cores; None for other selections."""
     if config.select != "autonomy":
         return None
-    return judge_on(*validation_roads(config.cache, config.select_roads, config.select_seconds, "--select autonomy"))
+    world, seeds = validation_roads(config.cache, config.select_roads, config.select_seconds, "--select autonomy")
+    return judge_on(world, seeds, processes)
+
+
+def judging(configs: list[TrainConfig], processes: int = PROCESSES) -> AbstractContextManager:
+    """Around the training of `configs`: one pool of drivers for every epoch's judge where one selects by
+    autonomy (each pool's start costs its workers the import of torch, 2-3 s on 2 cores)."""
+    return shared_pool(processes, "spawn") if any(c.select == "autonomy" for c in configs) else nullcontext()
 
 
 def validation_roads(cache: str, roads: int, seconds: float, why: str) -> tuple[cl.WorldConfig, list[int]]:
@@ -30,9 +45,14 @@ def validation_roads(cache: str, roads: int, seconds: float, why: str) -> tuple[
     return cl.world_for_loop(world, seconds), seeds
 
 
-def judge_on(world: cl.WorldConfig, seeds: list[int]) -> Judge:
-    """Scores of a model driving `seeds` with lateral control in the default loop."""
+def judge_on(world: cl.WorldConfig, seeds: list[int], processes: int = 1) -> Judge:
+    """Scores of a model driving `seeds` with lateral control in the default loop, one road per process. The
+    model reaches the drivers as a checkpoint written for the purpose, as DAgger's rounds hand theirs on (a
+    model in memory would travel through torch's shared memory, which slowed the next training epoch)."""
     def judge(model: SteerModel) -> dict:
-        hands = cl.ModelHands(Pilot(model))
-        return cl.scores([cl.drive_road(world, seed, hands) for seed in seeds], cl.LoopConfig().penalty_s)
+        with tempfile.TemporaryDirectory(prefix="steer-judge-") as folder:
+            checkpoint = str(Path(folder) / "judged")
+            save_checkpoint(checkpoint, model)
+            found = cl.closed_loop([checkpoint], world, seeds, cl.LoopConfig(), processes)
+        return found["drivers"][checkpoint]["overall"]
     return judge
