@@ -29,8 +29,10 @@ def road_judge(config: TrainConfig, processes: int = PROCESSES) -> Judge | None:
 
 def judging(configs: list[TrainConfig], processes: int = PROCESSES) -> AbstractContextManager:
     """Around the training of `configs`: one pool of drivers for every epoch's judge where one selects by
-    autonomy (each pool's start costs its workers the import of torch, 2-3 s on 2 cores)."""
-    return shared_pool(processes, "spawn") if any(c.select == "autonomy" for c in configs) else nullcontext()
+    autonomy (each pool's start costs its workers the import of torch, 2-3 s on 2 cores); under torchrun on
+    rank 0 alone, the one that judges."""
+    judged = any(c.select == "autonomy" for c in configs) and os.environ.get("RANK", "0") == "0"
+    return shared_pool(processes, "spawn") if judged else nullcontext()
 
 
 def validation_roads(cache: str, roads: int, seconds: float, why: str) -> tuple[cl.WorldConfig, list[int]]:
