@@ -1,5 +1,7 @@
 """Models that drive: clean labels, DART noise, DAgger rounds, and checkpoints chosen by driving."""
 import json
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -237,3 +239,21 @@ def test_world_cli_records_dart_and_recovery_runs(tmp_path):
     entry = FrameCache(tmp_path / "c").manifest["drives"][0]
     assert entry["meta"]["config"]["driver"]["dart_rad"] == 0.2
     assert entry["meta"]["config"]["recovery"]["run_rate"] == 0.05 and "recovery_m" in entry["units"]
+
+
+def test_dagger_flags_left_out_take_the_configs_defaults_and_parsing_needs_no_torch():
+    from steer.cli import build_parser
+    from steer.cli.dagger import ENV, WORLD, _given
+    from steer.envs.dagger import EnvDaggerConfig
+
+    parse = build_parser().parse_args
+    bare = parse(["dagger", "--run", "r", "--out", "o"])
+    assert dg.DaggerConfig(**_given(bare, WORLD)) == dg.DaggerConfig()
+    assert EnvDaggerConfig(**_given(bare, ENV)) == EnvDaggerConfig()
+    given = parse(["dagger", "--run", "r", "--out", "o", "--rounds", "2", "--lr", "0", "--val-seed", "4000"])
+    assert dg.DaggerConfig(**_given(given, WORLD)) == dg.DaggerConfig(rounds=2, lr=0.0)
+    assert EnvDaggerConfig(**_given(given, ENV)) == EnvDaggerConfig(rounds=2, lr=0.0, val_seed=4000)
+    # every verb's flags parsed in a fresh process: steer verify, inspect or world never wait for torch's import
+    code = ("import sys; from steer.cli import build_parser; build_parser(); "
+            "print(sorted({'torch', 'numba'} & set(sys.modules)))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
