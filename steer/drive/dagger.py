@@ -19,7 +19,6 @@ steer/envs/dagger.py.
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -130,7 +129,7 @@ class DaggerConfig(Rounds):
     seed: int = cl.DAGGER_SEED  # roads are this world seed's drives, each round its own
     val_roads: int = 4  # validation roads scored after every round
     val_seconds: float = 30.0
-    processes: int = os.cpu_count() or 1
+    processes: int = PROCESSES  # one road per core, as the epoch judge drives
 
     def check(self) -> None:
         """As every simulator's, and never a held-out or validation road."""
