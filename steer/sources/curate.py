@@ -118,9 +118,7 @@ def write_report(out: str | Path, drives: list[CachedDrive], flags: list[Flag]) 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "flags.json", as_dicts(flags))
-    images = [_histogram(plt, out / "steering-histogram.png", drives)]
-    images += [_timeline(plt, out / f"timeline-{d.name}.png", d, [f for f in flags if f.drive == d.name])
-               for d in drives]
+    images = [_histogram(plt, out / "steering-histogram.png", drives), *_timelines(out, drives, flags)]
     rows = "".join(f"<tr><td>{html.escape(f.drive)}</td><td>{f.start}</td><td>{f.end}</td><td>{f.kind}</td>"
                    f"<td>{html.escape(f.detail)}</td></tr>" for f in flags)
     figures = "".join(f'<p><img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"></p>'
@@ -150,24 +148,60 @@ def _histogram(plt, path: Path, drives: list[CachedDrive]) -> Path | None:
     return path
 
 
-def _timeline(plt, path: Path, drive: CachedDrive, flags: list[Flag]) -> Path:
+@dataclass(frozen=True)
+class _Timeline:
+    """What one drive's timeline shows: a worker process draws it from this, not from the drive's frames."""
+    path: Path
+    drive: str
+    t: np.ndarray  # seconds from the drive's first frame
+    signals: dict[str, np.ndarray]
+    units: dict[str, str]
+    flags: list[Flag]
+
+    @staticmethod
+    def of(out: Path, drive: CachedDrive, flags: list[Flag]) -> "_Timeline":
+        names = [n for n in ("steering", "speed") if n in drive.signals] or sorted(drive.signals)[:1]
+        return _Timeline(out / f"timeline-{drive.name}.png", drive.name, drive.timestamps_s - drive.timestamps_s[0],
+                         {n: np.asarray(drive.signals[n]) for n in names},
+                         {n: drive.units.get(n, "?") for n in names}, [f for f in flags if f.drive == drive.name])
+
+
+def _timelines(out: Path, drives: list[CachedDrive], flags: list[Flag]) -> list[Path]:
+    """A timeline per drive, drawn on every core: matplotlib's layout and PNG cost 0.1-0.2 s a figure, which
+    was nearly all of `steer inspect`'s time on a cache of many drives (bench/README.md)."""
+    import os
+
+    from steer.workers import pool
+
+    jobs = [_Timeline.of(out, d, flags) for d in drives]
+    if not jobs:
+        return []
+    with pool(min(len(jobs), os.cpu_count() or 1), "fork") as workers:
+        return workers.map(_draw_timeline, jobs)
+
+
+def _draw_timeline(job: _Timeline) -> Path:
     """Steering and speed over time, the flagged frames shaded by kind."""
-    names = [n for n in ("steering", "speed") if n in drive.signals] or sorted(drive.signals)[:1]
-    fig, axes = plt.subplots(max(len(names), 1), 1, figsize=(12, 2.2 * max(len(names), 1)), sharex=True,
-                             squeeze=False)
-    t = drive.timestamps_s - drive.timestamps_s[0]
-    for ax, name in zip(axes[:, 0], names):
-        ax.plot(t, drive.signals[name], color="black", lw=0.8)
-        ax.set_ylabel(f"{name} ({drive.units.get(name, '?')})")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = max(len(job.signals), 1)
+    fig, axes = plt.subplots(rows, 1, figsize=(12, 2.2 * rows), sharex=True, squeeze=False)
+    t = job.t
+    for ax, (name, values) in zip(axes[:, 0], job.signals.items()):
+        ax.plot(t, values, color="black", lw=0.8)
+        ax.set_ylabel(f"{name} ({job.units[name]})")
     shown = set()
-    for f in flags:
+    for f in job.flags:
         for ax in axes[:, 0]:
             ax.axvspan(t[f.start], t[f.end - 1] + (t[1] - t[0] if len(t) > 1 else 0.05), color=COLOURS[f.kind],
                        alpha=0.35, lw=0, label=None if f.kind in shown else f.kind)
             shown.add(f.kind)
     if shown:
         axes[0, 0].legend(loc="upper right")
-    axes[0, 0].set_title(drive.name)
+    axes[0, 0].set_title(job.drive)
     axes[-1, 0].set_xlabel("time (s)")
-    save_figure(fig, path)
-    return path
+    save_figure(fig, job.path)
+    return job.path
