@@ -131,7 +131,7 @@ class SteerModel(nn.Module):
     @staticmethod
     def scale_frames(frames: torch.Tensor) -> torch.Tensor:
         """uint8 0..255 to float -1..1, the normalisation inside every model: one new tensor, scaled in place
-        (a new tensor for each operation cost 1.6-3x as much: bench/README.md)."""
+        (a new tensor for each operation cost 1.5-3x as much: bench/README.md)."""
         return frames.to(torch.float32, copy=True).div_(127.5).sub_(1.0)
 
 
