@@ -2,7 +2,6 @@
 temporal model trained on the same split, on held-out drives beside the baselines."""
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from steer.evaluate.report import CLOSED_LOOP, write_report
 from steer.evaluate.video import write_closed_loop
 from steer.provenance import machine, machine_line
 from steer.train.checkpoint import read_run
-from steer.workers import shared_pool
+from steer.workers import CORES, shared_pool
 from steer.world.simulate import WorldConfig, generate_drives
 
 # Closed loop after the open-loop table: roads of world seed 1000 (no demo drive's), the loop's defaults.
@@ -45,7 +44,7 @@ DEMO_DAGGER = {"rounds": 1, "roads": 20, "seconds": 20.0, "epochs": 1, "lr": 3e-
                "val_seconds": 20.0}
 
 
-@shared_pool(os.cpu_count() or 1, "spawn")  # the world, both DAgger rounds and the closed loop: one start of workers
+@shared_pool(CORES, "spawn")  # the world, both DAgger rounds and the closed loop: one start of workers
 def run_demo(out: str | Path, drives: int = 96, frames: int = 200, epochs: int | None = None, seed: int = 0,
              world: WorldConfig | None = None, loop_roads: int = LOOP_ROADS, loop_seconds: float = LOOP_SECONDS,
              dagger: dict | None = None) -> dict[str, dict]:
@@ -59,7 +58,7 @@ def run_demo(out: str | Path, drives: int = 96, frames: int = 200, epochs: int |
     for left in [cache_dir, *(out / name for name in DEMO_MODELS), *(out / f"{name}-dagger" for name in DEMO_MODELS)]:
         shutil.rmtree(left, ignore_errors=True)  # a cache or runs left by other settings must not leak in
     print(f"generating {drives} synthetic drives of {world.frames_per_drive} frames into {cache_dir}")
-    FrameCache.create(cache_dir, generate_drives(world, drives, seed, processes=os.cpu_count() or 1))
+    FrameCache.create(cache_dir, generate_drives(world, drives, seed, processes=CORES))
     clock.lap("world")
     spec = {"common": {"cache": str(cache_dir), "seed": seed}, "models": DEMO_MODELS}
     result = compare(model_configs(spec, out, overrides={"epochs": epochs, "patience": epochs} if epochs else {}),
@@ -122,7 +121,7 @@ def drive_in_the_loop(result: dict, roads: int = LOOP_ROADS,
     scores per driver, lateral and with the model's speed."""
     checkpoints = {label: str(Path(e["run"]) / "best") for label, e in result["models"].items()}
     print(f"\ndriving {roads} held-out roads of {seconds:g} s in closed loop (world seed {LOOP_SEED})")
-    at_speeds = cl.autonomy_at_speeds(list(checkpoints.values()), roads, seconds, LOOP_SEED, os.cpu_count() or 1)
+    at_speeds = cl.autonomy_at_speeds(list(checkpoints.values()), roads, seconds, LOOP_SEED, CORES)
     tables = []
     for speed, found in at_speeds.items():
         tables.append({label: found["checkpoints"][c] for label, c in checkpoints.items()} | found["references"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import os
 import signal
 import sys
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -16,6 +17,7 @@ from typing import Iterator
 from steer.allocator import keep_freed_memory
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+CORES = os.cpu_count() or 1  # the default size of a pool: one worker per core
 
 
 @contextmanager

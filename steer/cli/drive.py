@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from pathlib import Path
 
 from steer.cli.common import size
 from steer.cli.record import add_env_options
+from steer.workers import CORES
 
 HELP = ("drive the synthetic world (or, with --env, an environment) in closed loop with a checkpoint, beside "
         "reference drivers")
@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads for the model's step (one frame at a time gains little from more, and on a "
                         "busy machine two threads measured 8-13x slower than one)")
-    p.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+    p.add_argument("--processes", type=int, default=CORES,
                    help="roads driven at once, one per process (default: every core); the scores equal one process's")
     p.add_argument("--out", help="folder for closed_loop.json")
     group = p.add_argument_group("an environment instead of the synthetic world (--roads, --seconds and the "

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 from steer.cli.common import add_cache_writer_options, crop, size
 from steer.sources.registry import Option, readers
+from steer.workers import CORES
 
 HELP = "import recordings into a frame cache"
 
@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stretch", action="store_true",
                    help="allow a --size of another aspect ratio than the cropped images (they are stretched)")
     p.add_argument("--max-gap-s", type=float, default=1.0, help="a longer time gap starts a new drive")
-    p.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="processes that decode images")
+    p.add_argument("--processes", type=int, default=CORES, help="processes that decode images")
     add_cache_writer_options(p)
     p.add_argument("--repeated-times", choices=["refuse", "drop"], default="refuse",
                    help="rows whose time repeats the row before: refuse the import, or drop them (counted)")

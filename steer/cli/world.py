@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from steer.cli.common import add_cache_writer_options, size
 from steer.errors import SteerError
+from steer.workers import CORES
 
 HELP = "generate synthetic drives into a frame cache"
 
@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="DART: std of noise on the wheel in force (rad), the meant label staying clean (0: none)")
     p.add_argument("--dart-tau-s", type=float, default=0.5, help="the DART noise's correlation time")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--processes", type=int, default=CORES)
     p.add_argument("--replay", metavar="CACHE",
                    help="instead of generating drivers, replay the logs in this cache (e.g. signal-only imports)")
     p.add_argument("--speed-mps", type=float, help="--replay: constant speed for logs without one")

@@ -30,7 +30,7 @@ import torch
 from steer.data.cache import write_drives
 from steer.data.drive import MEANT, SHORT_FRAMES, SIGNAL_UNITS, Drive, Signal
 from steer.drive import closed_loop as cl
-from steer.drive.judge import PROCESSES, road_judge, validation_roads
+from steer.drive.judge import road_judge, scores_on, validation_roads
 from steer.drive.pilot import Pilot
 from steer.durable import write_json
 from steer.errors import SteerError
@@ -38,7 +38,7 @@ from steer.provenance import versions
 from steer.train.checkpoint import read_run
 from steer.train.config import TrainConfig
 from steer.train.loop import train
-from steer.workers import pool, shared_pool
+from steer.workers import CORES, pool, shared_pool
 
 
 @dataclass
@@ -98,7 +98,7 @@ def run_rounds(run: str | Path, out: str | Path, config: Rounds,
         trained = replace(sim.train_config(base), out=str(out / f"round-{round_}"), epochs=config.epochs or base.epochs,
                           lr=config.lr or base.lr, init=str(checkpoint) if config.mode == "fine-tune" else "")
         started = time.perf_counter()
-        judge = road_judge(trained, getattr(config, "processes", PROCESSES))  # an environment's rounds: no roads
+        judge = road_judge(trained, getattr(config, "processes", CORES))  # an environment's rounds: no roads
         checkpoint = train(trained, overwrite=True, judge=judge) / "best"
         rounds.append({"round": round_, "checkpoint": str(checkpoint), "driven": driven,
                        "train_seconds": time.perf_counter() - started, "validation": sim.validate(checkpoint)})
@@ -129,7 +129,7 @@ class DaggerConfig(Rounds):
     seed: int = cl.DAGGER_SEED  # roads are this world seed's drives, each round its own
     val_roads: int = 4  # validation roads scored after every round
     val_seconds: float = 30.0
-    processes: int = PROCESSES  # one road per core, as the epoch judge drives
+    processes: int = CORES  # one road per core, as the epoch judge drives
 
     def check(self) -> None:
         """As every simulator's, and never a held-out or validation road."""
@@ -190,12 +190,8 @@ class WorldRoads:
                                                           "steer dagger")
 
     def validate(self, checkpoint: Path) -> dict:
-        """The checkpoint on the validation roads, one road per process: by its path, as the rounds' drivers
-        get it (a model in memory would travel to the workers through shared memory, which slowed the next
-        training epoch by a quarter, bench/README.md)."""
-        found = cl.closed_loop([str(checkpoint)], self.val_world, self.val_seeds, cl.LoopConfig(),
-                               self.config.processes)
-        return found["drivers"][str(checkpoint)]["overall"]
+        """The checkpoint on the validation roads, one road per process."""
+        return scores_on(checkpoint, self.val_world, self.val_seeds, self.config.processes)
 
     def collect(self, checkpoint: Path, round_: int, share: float) -> dict:
         """One round's roads on `config.processes` cores: frames rendered, kept and take-overs, and the seconds."""

@@ -13,12 +13,10 @@ from steer.models import SteerModel
 from steer.train.checkpoint import save_checkpoint
 from steer.train.config import TrainConfig
 from steer.train.select import Judge
-from steer.workers import shared_pool
-
-PROCESSES = os.cpu_count() or 1  # a judge drives one road per core
+from steer.workers import CORES, shared_pool
 
 
-def road_judge(config: TrainConfig, processes: int = PROCESSES) -> Judge | None:
+def road_judge(config: TrainConfig, processes: int = CORES) -> Judge | None:
     """For `select = "autonomy"`: the model's scores on `select_roads` validation roads of `select_seconds`,
     one road per process on `processes` cores; None for other selections."""
     if config.select != "autonomy":
@@ -27,7 +25,7 @@ def road_judge(config: TrainConfig, processes: int = PROCESSES) -> Judge | None:
     return judge_on(world, seeds, processes)
 
 
-def judging(configs: list[TrainConfig], processes: int = PROCESSES) -> AbstractContextManager:
+def judging(configs: list[TrainConfig], processes: int = CORES) -> AbstractContextManager:
     """Around the training of `configs`: one pool of drivers for every epoch's judge where one selects by
     autonomy (each pool's start costs its workers the import of torch, 2-3 s on 2 cores); under torchrun on
     rank 0 alone, the one that judges."""
@@ -48,13 +46,19 @@ def validation_roads(cache: str, roads: int, seconds: float, why: str) -> tuple[
 
 
 def judge_on(world: cl.WorldConfig, seeds: list[int], processes: int = 1) -> Judge:
-    """Scores of a model driving `seeds` with lateral control in the default loop, one road per process. The
-    model reaches the drivers as a checkpoint written for the purpose, as DAgger's rounds hand theirs on (a
-    model in memory would travel through torch's shared memory, which slowed the next training epoch)."""
+    """Scores of a model on `seeds` (`scores_on`), through a checkpoint written for the purpose, as DAgger's
+    rounds hand theirs on."""
     def judge(model: SteerModel) -> dict:
         with tempfile.TemporaryDirectory(prefix="steer-judge-") as folder:
             checkpoint = str(Path(folder) / "judged")
             save_checkpoint(checkpoint, model)
-            found = cl.closed_loop([checkpoint], world, seeds, cl.LoopConfig(), processes)
-        return found["drivers"][checkpoint]["overall"]
+            return scores_on(checkpoint, world, seeds, processes)
     return judge
+
+
+def scores_on(checkpoint: str | Path, world: cl.WorldConfig, seeds: list[int], processes: int) -> dict:
+    """The checkpoint's scores over `seeds` with lateral control in the default loop, one road per process;
+    its drivers get it by path (a model in memory would travel to them through torch's shared memory, which
+    slowed the next training epoch by a quarter: bench/README.md)."""
+    found = cl.closed_loop([str(checkpoint)], world, seeds, cl.LoopConfig(), processes)
+    return found["drivers"][str(checkpoint)]["overall"]

@@ -169,14 +169,12 @@ class _Timeline:
 def _timelines(out: Path, drives: list[CachedDrive], flags: list[Flag]) -> list[Path]:
     """A timeline per drive, drawn on every core: matplotlib's layout and PNG cost 0.1-0.2 s a figure, which
     was nearly all of `steer inspect`'s time on a cache of many drives (bench/README.md)."""
-    import os
-
-    from steer.workers import pool
+    from steer.workers import CORES, pool
 
     jobs = [_Timeline.of(out, d, flags) for d in drives]
     if not jobs:
         return []
-    with pool(min(len(jobs), os.cpu_count() or 1), "fork") as workers:
+    with pool(min(len(jobs), CORES), "fork") as workers:
         return workers.map(_draw_timeline, jobs)
 
 

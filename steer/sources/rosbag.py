@@ -13,7 +13,6 @@ and centre camera topics hold each other's images: `swap_left_center` reads them
 from __future__ import annotations
 
 import mmap
-import os
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -25,7 +24,7 @@ from steer.data.drive import Signal
 from steer.sources.images import decode_bytes, fit, pixel_buffer
 from steer.sources.registry import Option, Reader, Where
 from steer.sources.table import MIN_FRAMES_PER_PROCESS, FrameTable
-from steer.workers import pool
+from steer.workers import CORES, pool
 
 SUFFIXES = (".bag", ".db3", ".mcap")
 # topic: {steer's name: (field, unit)}
@@ -189,7 +188,7 @@ def decode_frames(paths: list[Path], topic: str, wanted: np.ndarray, size: tuple
     global _out
     nbytes = len(wanted) * 3 * size[0] * size[1]
     _out = np.frombuffer(mmap.mmap(-1, max(nbytes, 1)), np.uint8)[:nbytes].reshape(len(wanted), *size, 3)
-    workers = max(1, min(processes or os.cpu_count() or 1, len(wanted) // MIN_FRAMES_PER_PROCESS))
+    workers = max(1, min(processes or CORES, len(wanted) // MIN_FRAMES_PER_PROCESS))
     parts = np.array_split(wanted, workers)
     runs = [(paths, topic, part, sum(map(len, parts[:i])), size, crop) for i, part in enumerate(parts)]
     try:

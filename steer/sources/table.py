@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 import sys
 from collections import Counter
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from steer.data.cache import stage_frames
 from steer.data.drive import Drive, Signal, not_finite, out_of_range, range_message
 from steer.sources.images import decode_into_file, decode_video, image_size
 from steer.sources.registry import Where
-from steer.workers import pool
+from steer.workers import CORES, pool
 
 MIN_FRAMES_PER_PROCESS = 64  # below this, starting a process costs more than it saves
 
@@ -183,7 +182,7 @@ def _decode_staged(jobs: dict[str, tuple[Path, int, list[Path]]], size: tuple[in
     first = {name: image_size(images[0]) for name, (_, _, images) in jobs.items()}
     frames = [(name, path, offset + i * frame_bytes, str(image))
               for name, (path, offset, images) in jobs.items() for i, image in enumerate(images)]
-    workers = max(1, min(processes or os.cpu_count() or 1, len(frames) // MIN_FRAMES_PER_PROCESS))
+    workers = max(1, min(processes or CORES, len(frames) // MIN_FRAMES_PER_PROCESS))
     # Two chunks a process balance the load; more cost more in messages than they gain (measured), but
     # a long import still gets a moving progress bar. A chunk may span drives.
     step = max(1, min(-(-len(frames) // (2 * workers)), 500))
